@@ -1,0 +1,166 @@
+"""The ``chexnet`` command line.
+
+Exit codes: 0 everything read (images outside the intended use are reported, not failures);
+1 some inputs could not be read; 2 usage or configuration error (bad option, missing model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .dicom_reader import DEFAULT_MAX_PIXELS
+from .engine import DEVICES, Engine
+from .errors import ChexnetError, ChexnetInputError, DeviceUnavailableError, ModelPackageError
+from .models import resolve_model
+from .render import model_header, prediction_text, write_cam_png
+from .study import Instance, iter_files, scan
+
+EXIT_OK, EXIT_INPUT_FAILED, EXIT_USAGE = 0, 1, 2
+
+PREDICT_EPILOG = """\
+examples:
+  chexnet predict study.dcm                      rank the 14 findings for one image
+  chexnet predict /data/study_folder --json      a folder is a study: every image, frontal first
+  chexnet predict cxr.png --cam-out cams/ --finding Effusion --threshold 0.6
+
+Inputs are recognised by content: DICOM with or without suffix, PNG, JPEG. Images outside the
+model's intended use (lateral views, other body parts, non-radiographs) are reported as
+"not analysed" with the reason, never silently scored.
+"""
+
+
+def _unit_interval(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chexnet", description="Chest X-ray findings with a CheXNet model (ONNX Runtime).")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more log output (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    p = sub.add_parser("predict", help="rank the 14 findings for images or studies",
+                       description="Rank the ChestX-ray14 findings for each image, mark those "
+                                   "above the model's operating points, optionally write CAM "
+                                   "overlays.", epilog=PREDICT_EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("inputs", nargs="+", metavar="PATH", help="DICOM/PNG/JPEG files or folders")
+    p.add_argument("--model", metavar="PKG", help="model package (.onnx) path or name "
+                                                  "(default: the bundled model)")
+    p.add_argument("--device", choices=DEVICES, default="auto",
+                   help="execution device (default: auto = TensorRT, CUDA, then CPU)")
+    p.add_argument("--json", action="store_true", help="print results as JSON")
+    p.add_argument("--cam-out", metavar="DIR", type=Path,
+                   help="write a PNG per image with the CAM of the top finding overlaid")
+    p.add_argument("--finding", metavar="NAME",
+                   help="overlay this finding's CAM instead of the top one")
+    p.add_argument("--threshold", type=_unit_interval, default=0.5,
+                   help="CAM below this fraction of its maximum is transparent (default 0.5)")
+    p.add_argument("--opacity", type=_unit_interval, default=0.5,
+                   help="overlay opacity, 0..1 (default 0.5)")
+    p.add_argument("--batch-size", type=int, default=8, help="images per inference call")
+    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                   help=f"refuse images larger than this (default {DEFAULT_MAX_PIXELS:,})")
+    p.set_defaults(func=cmd_predict)
+    return parser
+
+
+def _ordered_instances(inputs: Sequence[str]) -> tuple[list[Instance], list[ChexnetInputError]]:
+    """Files named directly keep their order; folders are grouped into studies."""
+    missing = [ChexnetInputError(p, "no such file or folder", "check the path")
+               for p in inputs if not Path(p).exists()]
+    result = scan([p for p in inputs if Path(p).exists()])
+    instances = [inst for study in result.studies for inst in study.instances]
+    return instances, missing + result.skipped
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    engine = Engine(resolve_model(args.model), device=args.device, batch_size=args.batch_size)
+    if args.finding and args.finding not in engine.labels:
+        raise UsageError(f"--finding {args.finding!r} is not a label of this model; it knows: "
+                         f"{', '.join(engine.labels)}")
+    if not list(iter_files(args.inputs)) and all(Path(p).exists() for p in args.inputs):
+        raise UsageError("no files found in the given folder(s)")
+    instances, failures = _ordered_instances(args.inputs)
+    out = sys.stdout
+    if not args.json:
+        print("\n".join(model_header(engine.model_id, engine.card, engine.providers)), file=out)
+    results = []
+    used_stems: set[str] = set()
+    for start in range(0, len(instances), engine.batch_size):
+        loaded = []
+        for inst in instances[start:start + engine.batch_size]:
+            try:
+                loaded.append(inst.load(max_pixels=args.max_pixels))
+            except ChexnetInputError as err:
+                failures.append(err)
+        for image, pred in zip(loaded, engine.predict(loaded), strict=True):
+            entry = pred.to_dict()
+            if args.cam_out is not None and pred.analysed:
+                finding = args.finding or pred.top.label
+                stem = image.path.stem
+                while stem in used_stems:
+                    stem += "_"
+                used_stems.add(stem)
+                path = write_cam_png(image, pred, finding, args.cam_out, stem=stem,
+                                     threshold=args.threshold, opacity=args.opacity)
+                entry["cam_png"] = {"finding": finding, "path": str(path)}
+            results.append(entry)
+            if not args.json:
+                print("\n" + "\n".join(prediction_text(pred, image)), file=out)
+                if "cam_png" in entry:
+                    print(f"  CAM ({entry['cam_png']['finding']}): {entry['cam_png']['path']}",
+                          file=out)
+    for err in failures:
+        print(f"error: {err}", file=sys.stderr)
+    if args.json:
+        card = engine.card
+        doc = {"model": {"name": card.name, "version": card.version, "sha256": engine.sha256,
+                         "demo": card.demo, "arch": card.arch, "labels": list(card.labels),
+                         "threshold_rule": card.threshold_rule,
+                         "provider": engine.providers[0]},
+               "results": results,
+               "errors": [{"path": str(e.path), "error": str(e),
+                           "type": type(e).__name__} for e in failures]}
+        json.dump(doc, out, indent=2)
+        out.write("\n")
+    elif results or failures:
+        n_ok = sum(r["status"] != "not_analysed" for r in results)
+        print(f"\n{n_ok} analysed, {len(results) - n_ok} not analysed, "
+              f"{len(failures)} unreadable", file=out)
+    return EXIT_INPUT_FAILED if failures else EXIT_OK
+
+
+class UsageError(ChexnetError):
+    """A command-line usage problem (exit code 2)."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except (UsageError, ModelPackageError, DeviceUnavailableError) as err:
+        print(f"chexnet {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except ChexnetInputError as err:
+        print(f"chexnet {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_INPUT_FAILED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

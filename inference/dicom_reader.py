@@ -1,0 +1,327 @@
+"""Read one DICOM file into an :class:`~chexnet.inference.image.Image`, refusing bad input by name.
+
+Everything that can be checked before decoding is checked before decoding (pixel budget, bit
+depths, data length, decoder availability), so a hostile file costs nothing. pydicom and its
+pylibjpeg plugins do the parsing and decoding; this module only decides what to trust.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.pixels import apply_modality_lut, apply_voi, get_decoder, pixel_array
+from pydicom.uid import (
+    UID,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
+
+from .errors import (
+    CorruptFileError,
+    DecoderUnavailableError,
+    EmptyFileError,
+    ImageTooLargeError,
+    InconsistentPixelDataError,
+    MissingAttributeError,
+    NotAnImageError,
+    UnrecognisedFileError,
+    UnsupportedImageError,
+)
+from .image import Image, Window, robust_window
+from .metadata import dicom_metadata
+
+log = logging.getLogger(__name__)
+
+#: Default largest frame (rows x columns x samples) decoded. A 43 cm detector at 100 um is 18.5 MP.
+DEFAULT_MAX_PIXELS = 64_000_000
+#: Largest inflated size accepted for the Deflated Explicit VR Little Endian transfer syntax.
+DEFAULT_MAX_INFLATED_BYTES = 1 << 30
+
+_PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+_REQUIRED = ("Rows", "Columns", "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation",
+             "PhotometricInterpretation")
+# pydicom reports these structural problems as warnings; chexnet treats them as corruption.
+_CORRUPTION_WARNINGS = ("end of file", "before delimiter", "unexpected end", "truncated")
+
+
+def read_dicom(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+               max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES) -> Image:
+    """Read, validate and decode the first frame of a DICOM image.
+
+    Raises
+    ------
+    ChexnetInputError
+        A subclass naming the problem; ``str(err)`` is one line with the file and the remedy.
+    """
+    path = Path(path)
+    ds = read_dataset(path, max_inflated_bytes=max_inflated_bytes)
+    return image_from_dataset(ds, path, max_pixels=max_pixels)
+
+
+def read_dataset(path: Path, *, stop_before_pixels: bool = False,
+                 max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES) -> Dataset:
+    """Parse a DICOM file (header and, unless told otherwise, pixel data) with strict checks."""
+    try:
+        size = path.stat().st_size
+    except OSError as err:
+        raise CorruptFileError(path, f"cannot be read: {err.strerror}",
+                               "check the path and permissions") from err
+    if size == 0:
+        raise EmptyFileError(path, "the file is empty")
+    with open(path, "rb") as fh:
+        head = fh.read(132)
+    has_preamble = len(head) >= 132 and head[128:132] == b"DICM"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            ds = pydicom.dcmread(path, force=not has_preamble,
+                                 stop_before_pixels=stop_before_pixels)
+            ds.file_meta  # noqa: B018 - force file meta parsing errors to surface here
+        except InvalidDicomError as err:
+            raise UnrecognisedFileError(path, "not a DICOM file (no DICM marker)") from err
+        except RecursionError as err:
+            raise CorruptFileError(path, "sequences are nested too deeply to be a real image",
+                                   "the file is malformed or hostile; do not open it") from err
+        except (EOFError, OSError, ValueError, KeyError, TypeError, IndexError,
+                OverflowError, MemoryError, NotImplementedError, AttributeError) as err:
+            raise CorruptFileError(path, f"the DICOM structure is damaged ({_short(err)})") from err
+    _raise_on_corruption_warnings(path, caught)
+    if not has_preamble and len(ds) == 0:
+        raise UnrecognisedFileError(path, "not a DICOM file")
+    if ds.file_meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian:
+        _check_inflated_size(path, ds, max_inflated_bytes)
+    _walk_sequences(path, ds)
+    return ds
+
+
+def image_from_dataset(ds: Dataset, path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image:
+    """Validate a parsed dataset and decode its first frame into an :class:`Image`."""
+    if not any(k in ds for k in _PIXEL_KEYWORDS):
+        kind = getattr(ds.get("SOPClassUID"), "name", None) or ds.get("Modality") or "object"
+        raise NotAnImageError(path, f"holds no pixel data (a {kind}, not an image)")
+    missing = [k for k in _REQUIRED if ds.get(k) in (None, "")]
+    if missing:
+        raise MissingAttributeError(path, f"missing required attribute(s) {', '.join(missing)}")
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    allocated, stored, high = int(ds.BitsAllocated), int(ds.BitsStored), int(ds.HighBit)
+    photometric = str(ds.PhotometricInterpretation).strip().upper()
+    if rows <= 0 or cols <= 0:
+        raise MissingAttributeError(path, f"image size {rows}x{cols} is empty")
+    if allocated not in (1, 8, 16, 32, 64) or not 0 < stored <= allocated or high != stored - 1:
+        raise InconsistentPixelDataError(
+            path, f"bit depths disagree (BitsAllocated {allocated}, BitsStored {stored}, "
+                  f"HighBit {high}; HighBit must be BitsStored - 1)")
+    if rows * cols * samples > max_pixels:
+        raise ImageTooLargeError(path, f"{cols}x{rows} pixels x {samples} samples exceeds the "
+                                       f"pixel budget of {max_pixels:,}")
+    if photometric == "PALETTE COLOR":
+        raise UnsupportedImageError(path, "palette colour image (not a radiograph)")
+    tsyntax = _transfer_syntax(ds, path, rows * cols * samples * frames * allocated // 8)
+    if tsyntax.is_compressed and tsyntax != DeflatedExplicitVRLittleEndian:
+        decoder = get_decoder(tsyntax)
+        if decoder is None or not decoder.is_available:
+            raise DecoderUnavailableError(path, f"no decoder installed for {tsyntax.name}")
+        _check_j2k_header(ds, path, tsyntax)
+    elif "PixelData" in ds:
+        needed = (rows * cols * samples * allocated + 7) // 8
+        have = len(ds.PixelData)
+        if have < needed * frames:
+            raise InconsistentPixelDataError(
+                path, f"pixel data too short ({have:,} bytes for {frames} frame(s) of "
+                      f"{cols}x{rows}x{allocated} bits: {needed * frames:,} needed)")
+    pixels = _decode_first_frame(ds, path, rows, cols, samples)
+    notes: list[str] = []
+    if frames > 1:
+        notes.append(f"multi-frame ({frames} frames): only frame 1 analysed")
+    if samples > 1 or photometric.startswith(("RGB", "YBR")):
+        notes.append(f"colour image ({photometric}): converted to greyscale")
+        pixels = _luminance(pixels)
+    elif not photometric.startswith("MONOCHROME"):
+        raise UnsupportedImageError(path, f"photometric interpretation {photometric}")
+    native = not tsyntax.is_compressed
+    if pixels.dtype.kind == "u" and stored < pixels.dtype.itemsize * 8 and native:
+        # Bits above HighBit in native data are not pixel values (old overlay planes): mask.
+        pixels = pixels & np.asarray((1 << stored) - 1, dtype=pixels.dtype)
+    elif pixels.dtype.kind == "u" and pixels.size and int(pixels.max()) >= 1 << stored:
+        raise InconsistentPixelDataError(
+            path, f"decoded values exceed BitsStored {stored} (compressed data and header "
+                  "disagree)")
+    return _build_image(ds, path, pixels, photometric, tuple(notes))
+
+
+def _build_image(ds: Dataset, path: Path, pixels: np.ndarray, photometric: str,
+                 notes: tuple[str, ...]) -> Image:
+    modality_lut = _modality_lut(ds)
+    voi_lut = _voi_lut(ds)
+    windows = _file_windows(ds)
+    if not windows and voi_lut is None:
+        sample = pixels[::4, ::4]
+        values = sample if modality_lut is None else modality_lut(sample)
+        windows = (robust_window(values),)
+    presentation = str(ds.get("PresentationLUTShape", "") or "").strip().upper()
+    # MONOCHROME1 and Presentation LUT Shape INVERSE say the same thing for DX (PS3.3 C.8.11.6):
+    # invert once when either says so, never twice.
+    invert = photometric == "MONOCHROME1" or presentation == "INVERSE"
+    return Image(path=path, stored=pixels, metadata=dicom_metadata(ds, photometric),
+                 modality_lut=modality_lut, windows=windows, voi_lut=voi_lut, invert=invert,
+                 warnings=notes)
+
+
+def _transfer_syntax(ds: Dataset, path: Path, native_bytes: int) -> UID:
+    tsyntax = ds.file_meta.get("TransferSyntaxUID")
+    if tsyntax:
+        return UID(tsyntax)
+    element = ds.get_item("PixelData") if "PixelData" in ds else None
+    encapsulated = element is not None and element.length == 0xFFFFFFFF
+    if encapsulated or ("PixelData" in ds and len(ds.PixelData) < native_bytes):
+        raise MissingAttributeError(
+            path, "no Transfer Syntax UID and the pixel data is not native, so its encoding is "
+                  "unknown", "add (0002,0010) to the file meta, e.g. with dcmodify")
+    # Native pixel data: the encoding pydicom detected while parsing is the transfer syntax.
+    implicit = ds.original_encoding[0] if ds.original_encoding else True
+    guess = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
+    ds.file_meta.TransferSyntaxUID = guess
+    log.info("%s: no transfer syntax in file meta; native pixel data read as %s",
+             path.name, guess.name)
+    return guess
+
+
+def _decode_first_frame(ds: Dataset, path: Path, rows: int, cols: int, samples: int) -> np.ndarray:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            arr = pixel_array(ds, index=0, raw=False)
+        except (ValueError, RuntimeError, OSError, TypeError, KeyError, AttributeError,
+                NotImplementedError, MemoryError) as err:
+            raise InconsistentPixelDataError(
+                path, f"pixel data cannot be decoded ({_short(err)})") from err
+    _raise_on_corruption_warnings(path, caught)
+    expected = (rows, cols) if samples == 1 else (rows, cols, samples)
+    if arr.shape != expected:
+        raise InconsistentPixelDataError(
+            path, f"decoded image is {arr.shape}, header says {expected}")
+    return np.ascontiguousarray(arr)
+
+
+def _check_j2k_header(ds: Dataset, path: Path, tsyntax: UID) -> None:
+    """The JPEG 2000 codestream's own precision must agree with BitsStored (checked before
+    decoding: pydicom silently trusts the codestream)."""
+    if "2.4.9" not in str(tsyntax):
+        return
+    from pydicom.encaps import get_frame
+    from pydicom.pixels.utils import get_j2k_parameters
+
+    try:
+        frame = get_frame(ds.PixelData, 0, number_of_frames=int(ds.get("NumberOfFrames", 1) or 1))
+    except (ValueError, TypeError, StopIteration) as err:
+        raise CorruptFileError(path, f"encapsulated pixel data is damaged ({_short(err)})") from err
+    params = get_j2k_parameters(frame[:1024])
+    precision = params.get("precision")
+    if precision is None:
+        raise CorruptFileError(path, "JPEG 2000 codestream has no readable header")
+    if precision != int(ds.BitsStored):
+        raise InconsistentPixelDataError(
+            path, f"JPEG 2000 header says {precision} bits, the dataset says BitsStored "
+                  f"{int(ds.BitsStored)}")
+
+
+def _modality_lut(ds: Dataset):
+    if "ModalityLUTSequence" in ds:
+        return lambda arr: apply_modality_lut(arr, ds)
+    slope = float(ds.get("RescaleSlope", 1) or 1)
+    intercept = float(ds.get("RescaleIntercept", 0) or 0)
+    if slope == 1.0 and intercept == 0.0:
+        return None
+    return lambda arr: np.asarray(arr, dtype=np.float64) * slope + intercept
+
+
+def _voi_lut(ds: Dataset):
+    seq = ds.get("VOILUTSequence")
+    if not seq:
+        return None
+    bits = int(seq[0].LUTDescriptor[2])
+    full = float((1 << bits) - 1)
+    return lambda arr: np.asarray(apply_voi(arr, ds, index=0), dtype=np.float64) / full
+
+
+def _file_windows(ds: Dataset) -> tuple[Window, ...]:
+    centers, widths = ds.get("WindowCenter"), ds.get("WindowWidth")
+    if centers is None or widths is None:
+        return ()
+    centers = list(centers) if isinstance(centers, pydicom.multival.MultiValue) else [centers]
+    widths = list(widths) if isinstance(widths, pydicom.multival.MultiValue) else [widths]
+    names = ds.get("WindowCenterWidthExplanation")
+    if names in (None, "") or (isinstance(names, pydicom.multival.MultiValue) and not names):
+        names = []
+    names = list(names) if isinstance(names, pydicom.multival.MultiValue) else [names]
+    function = str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR").strip().upper()
+    out = []
+    for i, (c, w) in enumerate(zip(centers, widths, strict=False)):
+        if w is None or float(w) <= 0:
+            continue
+        name = str(names[i]) if i < len(names) else f"file window {i + 1}"
+        out.append(Window(float(c), float(w), function, name))
+    return tuple(out)
+
+
+def _luminance(rgb: np.ndarray) -> np.ndarray:
+    grey = rgb[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    return np.rint(grey).astype(rgb.dtype)
+
+
+def _raise_on_corruption_warnings(path: Path, caught: list[warnings.WarningMessage]) -> None:
+    for w in caught:
+        text = str(w.message)
+        if any(s in text.lower() for s in _CORRUPTION_WARNINGS):
+            raise CorruptFileError(path, f"the DICOM structure is damaged ({_short(text)})")
+        log.debug("%s: pydicom: %s", path.name, _short(text))
+
+
+def _check_inflated_size(path: Path, ds: Dataset, cap: int) -> None:
+    """Re-inflate the deflated stream in chunks and refuse it past ``cap`` (a zip bomb)."""
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    start = raw.find(b"DICM") + 4
+    # Skip the (explicit VR little endian) file meta group; the deflated body follows it.
+    offset = start + 12 + int.from_bytes(raw[start + 8:start + 12], "little")
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    total = 0
+    data = raw[offset:]
+    while data:
+        chunk = inflater.decompress(data, 1 << 20)
+        total += len(chunk)
+        if total > cap:
+            raise ImageTooLargeError(path, f"deflated data inflates past {cap:,} bytes",
+                                     "the file is a decompression bomb or is far too large")
+        data = inflater.unconsumed_tail
+        if not chunk and not data:
+            break
+
+
+def _walk_sequences(path: Path, ds: Dataset, depth: int = 0, limit: int = 32) -> None:
+    """Refuse absurdly nested sequences (no real radiograph nests more than a few levels)."""
+    if depth > limit:
+        raise CorruptFileError(path, f"sequences nested more than {limit} levels deep",
+                               "the file is malformed or hostile; do not open it")
+    try:
+        for elem in ds:
+            if elem.VR == "SQ":
+                for item in elem.value:
+                    _walk_sequences(path, item, depth + 1, limit)
+    except RecursionError as err:
+        raise CorruptFileError(path, "sequences are nested too deeply to be a real image") from err
+
+
+def _short(err: object, limit: int = 160) -> str:
+    text = " ".join(str(err).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,110 @@
+"""Named errors a user can act on.
+
+Every error raised for bad input is a :class:`ChexnetInputError`. Its ``str()`` is one line that
+names the file, says what is wrong and what to do, so a CLI can print it as is and a batch run can
+store it as a result row. No message ever contains patient information.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class ChexnetWarning(UserWarning):
+    """Base class for warnings chexnet itself emits (the test suite turns them into errors)."""
+
+
+class ChexnetError(Exception):
+    """Base class for all chexnet errors."""
+
+
+class ChexnetInputError(ChexnetError):
+    """An input file cannot be analysed.
+
+    Parameters
+    ----------
+    path
+        The offending file (or folder).
+    problem
+        What is wrong, in a few words.
+    advice
+        What the user can do about it.
+    """
+
+    default_advice = "check the file, or re-export it from the PACS or modality"
+
+    def __init__(self, path: str | Path | None, problem: str, advice: str | None = None) -> None:
+        self.path = None if path is None else Path(path)
+        self.problem = problem
+        self.advice = advice or self.default_advice
+        where = f"{self.path}: " if self.path is not None else ""
+        super().__init__(f"{where}{problem} ({self.advice})")
+
+
+class EmptyFileError(ChexnetInputError):
+    """The file has no content."""
+
+    default_advice = "the copy or export probably failed; copy the file again"
+
+
+class UnrecognisedFileError(ChexnetInputError):
+    """The content is neither DICOM, PNG nor JPEG, whatever the suffix says."""
+
+    default_advice = "chexnet reads DICOM (any suffix), PNG and JPEG images"
+
+
+class CorruptFileError(ChexnetInputError):
+    """The file is of a known kind but its structure is damaged (truncated, bad delimiters...)."""
+
+    default_advice = "the file is damaged or truncated; re-export it from the source"
+
+
+class NotAnImageError(ChexnetInputError):
+    """A valid DICOM object that holds no image (structured report, PDF, presentation state...)."""
+
+    default_advice = "open the image instances of the study instead"
+
+
+class MissingAttributeError(ChexnetInputError):
+    """A DICOM image lacks an attribute needed to interpret its pixels."""
+
+    default_advice = "the file does not follow the DICOM standard; re-export it from the source"
+
+
+class InconsistentPixelDataError(ChexnetInputError):
+    """The pixel description and the pixel data disagree (bit depths, lengths, decoded size)."""
+
+
+class UnsupportedImageError(ChexnetInputError):
+    """A well-formed image that chexnet deliberately does not read (palette colour, ...)."""
+
+    default_advice = "chexnet analyses greyscale radiographs"
+
+
+class DecoderUnavailableError(ChexnetInputError):
+    """The pixel data is compressed in a transfer syntax no installed decoder handles."""
+
+    default_advice = (
+        "install a decoder plugin for it (pylibjpeg-openjpeg, pylibjpeg-libjpeg, pylibjpeg-rle "
+        "are installed with chexnet) or decompress the file, e.g. with dcmtk's dcmdjpeg"
+    )
+
+
+class ImageTooLargeError(ChexnetInputError):
+    """The image would need more memory than the configured pixel budget (decompression bomb)."""
+
+    default_advice = "if the image is genuine, raise the limit with --max-pixels"
+
+
+class ModelPackageError(ChexnetError):
+    """A model package is missing, unreadable, or its card disagrees with its graph."""
+
+    def __init__(self, path: str | Path | None, problem: str, advice: str | None = None) -> None:
+        self.path = None if path is None else Path(path)
+        where = f"{self.path}: " if self.path is not None else ""
+        advice = advice or "export the package again with `chexnet export` or pick another --model"
+        super().__init__(f"{where}{problem} ({advice})")
+
+
+class DeviceUnavailableError(ChexnetError):
+    """The requested execution device (CUDA, TensorRT) cannot be used on this machine."""

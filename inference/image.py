@@ -1,0 +1,174 @@
+"""The loaded image: stored pixels, how to display them, the metadata that matters.
+
+The display pipeline follows DICOM PS3.4 N.2 in this order:
+
+1. modality LUT / rescale slope and intercept  (stored values -> modality values)
+2. VOI: the file's VOI LUT or window (centre/width, with its VOI LUT function); when the file has
+   none, a robust percentile window of the modality values
+3. MONOCHROME1 / Presentation LUT Shape INVERSE: invert, so that bright means dense everywhere.
+
+Stored values of integer images have at most 16 bits, so the whole pipeline is evaluated once on
+the *value domain* (at most 65 536 entries) and applied to the image with one table lookup. That
+is exact (every step is a pure function of the stored value) and about an order of magnitude faster
+than evaluating float64 LUT functions per pixel, which is what makes screening folders fast.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+#: Percentiles of the robust window used when a file carries no VOI of its own.
+AUTO_WINDOW_PERCENTILES = (0.5, 99.5)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A linear VOI window (DICOM centre/width semantics) with its VOI LUT function."""
+
+    center: float
+    width: float
+    function: str = "LINEAR"  # LINEAR, LINEAR_EXACT or SIGMOID (PS3.3 C.11.2.1.3)
+    explanation: str = ""
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """Map modality values to [0, 1] (float64)."""
+        c, w = float(self.center), max(float(self.width), 1e-6)
+        x = np.asarray(x, dtype=np.float64)
+        if self.function == "SIGMOID":
+            return 1.0 / (1.0 + np.exp(-4.0 * (x - c) / w))
+        if self.function == "LINEAR_EXACT":
+            return np.clip((x - (c - w / 2.0)) / w, 0.0, 1.0)
+        # LINEAR: PS3.3 C.11.2.1.2.1, with the famous half-unit offsets
+        if w <= 1.0:
+            return (x > c - 0.5).astype(np.float64)
+        return np.clip(((x - (c - 0.5)) / (w - 1.0)) + 0.5, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class ImageMetadata:
+    """What the engine, gate and viewer need to know. Never holds patient-identifying data."""
+
+    source: str  # "dicom", "png" or "jpeg"
+    modality: str | None = None
+    view_position: str | None = None
+    body_part: str | None = None
+    photometric: str | None = None
+    patient_age_years: float | None = None
+    pixel_spacing_mm: tuple[float, float] | None = None
+    study_uid: str | None = None
+    series_uid: str | None = None
+    sop_instance_uid: str | None = None
+    series_number: int | None = None
+    instance_number: int | None = None
+    image_laterality: str | None = None
+    number_of_frames: int = 1
+    samples_per_pixel: int = 1
+    bits_stored: int = 8
+    transfer_syntax: str | None = None
+
+
+@dataclass(frozen=True)
+class Image:
+    """One 2-D greyscale image ready for display and analysis.
+
+    ``stored`` keeps the file's own values and bit depth (for window/level in the viewer);
+    ``modality_lut`` maps them to modality values; ``windows`` lists the VOI windows the file
+    offers (the first is the default), or one robust percentile window when it offers none;
+    ``voi_lut`` is the file's explicit VOI LUT when present (it takes precedence over windows).
+    """
+
+    path: Path
+    stored: np.ndarray
+    metadata: ImageMetadata
+    modality_lut: Callable[[np.ndarray], np.ndarray] | None = None
+    windows: tuple[Window, ...] = ()
+    voi_lut: Callable[[np.ndarray], np.ndarray] | None = None
+    invert: bool = False
+    warnings: tuple[str, ...] = ()
+    _display_cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (int(self.stored.shape[0]), int(self.stored.shape[1]))
+
+    @property
+    def default_window(self) -> Window | None:
+        return self.windows[0] if self.windows else None
+
+    def modality_values(self) -> np.ndarray:
+        """Modality values (after rescale / modality LUT) as float32, for window/level."""
+        if self.modality_lut is None:
+            return self.stored.astype(np.float32)
+        return np.asarray(self.modality_lut(self.stored), dtype=np.float32)
+
+    def with_warnings(self, *extra: str) -> Image:
+        return replace(self, warnings=self.warnings + tuple(w for w in extra if w))
+
+    def display_u8(self, window: Window | None = None) -> np.ndarray:
+        """The image as 8-bit display values (bright = dense), through the whole pipeline.
+
+        With ``window=None`` the file's VOI LUT, else its first window, is used. This is the
+        image the model sees (the NIH PNGs it is trained on are exactly such 8-bit renderings).
+        """
+        key = None if window is None else (window.center, window.width, window.function)
+        cached = self._display_cache.get(key)
+        if cached is not None:
+            return cached
+        out = self._render(window)
+        out.setflags(write=False)
+        self._display_cache[key] = out
+        return out
+
+    def _render(self, window: Window | None) -> np.ndarray:
+        stored = self.stored
+        if stored.dtype == np.uint8 and self.modality_lut is None and self.voi_lut is None and (
+            window is None and not self.windows
+        ):
+            return (255 - stored) if self.invert else stored.copy()
+        if stored.dtype.kind in "ui" and stored.dtype.itemsize <= 2:
+            # One lookup table over the value domain, then one np.take on the image.
+            lo = int(stored.min())
+            hi = int(stored.max())
+            domain = np.arange(lo, hi + 1, dtype=np.int64)
+            lut = self._display_lut(domain, window)
+            return np.take(lut, stored.astype(np.int32) - lo if lo else stored)
+        return self._display_lut(stored, window)
+
+    def _display_lut(self, values: np.ndarray, window: Window | None) -> np.ndarray:
+        modality = values if self.modality_lut is None else self.modality_lut(values)
+        if window is None and self.voi_lut is not None:
+            unit = self.voi_lut(modality)
+        else:
+            win = window or self.default_window
+            if win is None:  # Only reachable for float images without windows.
+                win = robust_window(np.asarray(modality, dtype=np.float64))
+            unit = win.apply(modality)
+        if self.invert:
+            unit = 1.0 - unit
+        return np.clip(np.rint(unit * 255.0), 0, 255).astype(np.uint8)
+
+
+def robust_window(values: np.ndarray, percentiles: tuple[float, float] = AUTO_WINDOW_PERCENTILES,
+                  explanation: str = "auto (robust percentiles)") -> Window:
+    """A linear window spanning the given percentiles of ``values`` (subsampled for speed)."""
+    flat = np.asarray(values).ravel()
+    if flat.size > 1_000_000:
+        flat = flat[:: flat.size // 1_000_000]
+    lo, hi = np.percentile(flat, percentiles)
+    lo, hi = float(lo), float(hi)
+    if not math.isfinite(lo) or not math.isfinite(hi):
+        raise ValueError("image contains no finite values")
+    if hi <= lo:
+        hi = lo + 1.0
+    return Window(center=(lo + hi) / 2.0, width=hi - lo, function="LINEAR_EXACT",
+                  explanation=explanation)
+
+
+def describe(path: Path | str) -> str:
+    """Short, PHI-free label for logs and messages: the file name only."""
+    return Path(path).name

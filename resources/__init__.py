@@ -1,0 +1,1 @@
+"""chexnet.resources: package data (model packages, sample study)."""
