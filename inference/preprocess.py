@@ -76,8 +76,11 @@ class CropBox:
 def resize_and_crop(display_u8: np.ndarray, spec: PreprocessSpec) -> tuple[np.ndarray, CropBox]:
     """Steps 2 of the module docstring on an 8-bit greyscale image -> (uint8 [S,S], crop box)."""
     h, w = display_u8.shape
-    scale = spec.resize / min(h, w)
-    new_h, new_w = max(spec.resize, round(h * scale)), max(spec.resize, round(w * scale))
+    # torchvision's Resize(int) rule: shorter side -> resize, longer side truncated (int())
+    if h <= w:
+        new_h, new_w = spec.resize, int(spec.resize * w / h)
+    else:
+        new_h, new_w = int(spec.resize * h / w), spec.resize
     pil = PILImage.fromarray(np.ascontiguousarray(display_u8))
     if (new_h, new_w) != (h, w):
         pil = pil.resize((new_w, new_h), _INTERPOLATION[spec.interpolation])

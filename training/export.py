@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnx
 import torch
+
 from chexnet.inference.card import CAMS_NAME, INPUT_NAME, PROBS_NAME, ModelCard, attach_card
 from chexnet.inference.engine import Engine
 
@@ -55,7 +57,13 @@ def export_package(model: CamClassifier, card: ModelCard, out: str | Path,
     dummy = torch.from_numpy(np.ascontiguousarray(check_inputs[:1]))
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.onnx"
-        with torch.no_grad():
+        # The TorchScript exporter: it gives a dynamic batch axis from a batch-1 example and
+        # ONNX Runtime fuses its graph well. The torch.export-based exporter (default since
+        # torch 2.9) specialises the batch dimension to the example's; revisit when it does not.
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=DeprecationWarning,
+                                    message=r".*legacy TorchScript-based ONNX export")
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx")
             torch.onnx.export(wrapper, (dummy,), str(raw), input_names=[INPUT_NAME],
                               output_names=[PROBS_NAME, CAMS_NAME], opset_version=OPSET,
                               dynamic_axes={INPUT_NAME: {0: "batch"}, PROBS_NAME: {0: "batch"},
@@ -95,3 +103,40 @@ def _verify(wrapper: ExportWrapper, path: Path, inputs: np.ndarray) -> ExportRep
             f"{path.name}: ONNX Runtime and torch disagree (max |probs diff| {dp:.2e}, "
             f"limit {PROBS_TOLERANCE:.0e}; max |cams diff| {dc:.2e})")
     return ExportReport(path, dp, dc, len(inputs))
+
+
+def untrained_card(arch: str = "densenet121") -> ModelCard:
+    from chexnet.inference.card import CHESTXRAY14_LABELS
+    from chexnet.inference.preprocess import PreprocessSpec
+
+    return ModelCard(
+        name=f"untrained-{arch}", version="0.0.0", labels=CHESTXRAY14_LABELS,
+        preprocess=PreprocessSpec(), thresholds={}, demo=True, arch=arch,
+        description="UNTRAINED: random weights, seed 0. Its scores and heatmaps are meaningless; "
+                    "it exists to exercise the pipeline until a trained model is installed.",
+        training_data={"images": 0, "note": "none: never trained"})
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m chexnet.training.export --untrained densenet121 --out model.onnx``."""
+    import argparse
+
+    from .cam_model import ARCHS, build_model
+
+    parser = argparse.ArgumentParser(
+        prog="python -m chexnet.training.export",
+        description="Write an UNTRAINED (random weights) model package, checked against torch, "
+                    "to try the pipeline end to end. Its scores mean nothing; the card says so.")
+    parser.add_argument("--untrained", choices=ARCHS, required=True, help="backbone")
+    parser.add_argument("--out", required=True, type=Path, help="output .onnx path")
+    args = parser.parse_args(argv)
+    torch.manual_seed(0)
+    report = export_package(build_model(args.untrained, 14), untrained_card(args.untrained),
+                            args.out)
+    print(f"wrote {report.path} (ONNX Runtime vs torch: max |probs diff| "  # noqa: T201
+          f"{report.max_abs_diff_probs:.1e})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
