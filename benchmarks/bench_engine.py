@@ -21,6 +21,7 @@ import _machine
 import numpy as np
 import onnxruntime as ort
 import torch
+
 from chexnet.inference import CHESTXRAY14_LABELS, Engine, ModelCard, PreprocessSpec
 from chexnet.training.cam_model import ExportWrapper, build_model
 from chexnet.training.export import export_package
@@ -39,9 +40,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8],
                         help="batch sizes to time (default: 1 8)")
     parser.add_argument("--seed", type=int, default=0, help="weights and input seed (default: 0)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for BOTH sides (torch.set_num_threads and the engine's "
+                             "intra-op threads); default: torch gets the usable CPU count and "
+                             "the engine onnxruntime's default. --threads 1 gives a fair "
+                             "single-core comparison on a busy machine")
+    parser.add_argument("--max-seconds", type=float, default=120.0,
+                        help="time budget for all timing rounds; a batch size stops repeating "
+                             "once its share is spent, after at least 3 rounds (default: 120)")
     args = parser.parse_args(argv)
-    if args.repeats < 1 or args.warmup < 0 or min(args.batches) < 1:
-        parser.error("--repeats and batch sizes must be >= 1, --warmup >= 0")
+    if args.repeats < 1 or args.warmup < 0 or min(args.batches) < 1 or args.max_seconds <= 0:
+        parser.error("--repeats and batch sizes must be >= 1, --warmup >= 0, --max-seconds > 0")
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads must be >= 1")
     return args
 
 
@@ -56,16 +67,19 @@ def bench_card() -> ModelCard:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    threads = _machine.cpu_count()
-    torch.set_num_threads(threads)
+    torch.set_num_threads(args.threads or _machine.cpu_count())
+    engine_threads = ("onnxruntime's default" if args.threads is None
+                      else f"{args.threads} (--threads)")
     _machine.print_facts(
         "bench_engine: chexnet Engine (onnxruntime CPU) vs torch eager fp32, DenseNet-121",
         ["onnxruntime-gpu", "onnxruntime", "torch", "torchvision", "numpy"],
-        [("torch threads", f"{torch.get_num_threads()} (set to the usable CPU count); "
+        [("torch threads", f"{torch.get_num_threads()} "
+                           f"({'--threads' if args.threads else 'the usable CPU count'}); "
                            f"mkldnn {torch.backends.mkldnn.is_available()}"),
          ("engine", "device='cpu', providers [CPUExecutionProvider], intra-op threads: "
-                    "onnxruntime's default"),
+                    f"{engine_threads}"),
          ("onnxruntime providers built in", ", ".join(ort.get_available_providers()))])
+    _machine.report_other_load("at start", multi_threaded=args.threads != 1)
 
     torch.manual_seed(args.seed)
     model = build_model("densenet121", len(CHESTXRAY14_LABELS)).eval()
@@ -78,9 +92,11 @@ def main(argv: list[str] | None = None) -> int:
         export_s = time.perf_counter() - t0
         print(f"exported {path.name} ({path.stat().st_size / 2**20:.1f} MiB) in {export_s:.1f} s; "
               f"export self-check max |probs diff| {report.max_abs_diff_probs:.2e}")
-        engine = Engine(path, device="cpu")
+        engine = Engine(path, device="cpu", threads=args.threads)
         print(f"engine providers: {', '.join(engine.providers)}")
-        print(f"repeats {args.repeats}, warm-up {args.warmup}, interleaved, median\n")
+        print(f"repeats {args.repeats} (fewer if a batch size's share of --max-seconds "
+              f"{args.max_seconds:.0f} runs out), warm-up {args.warmup}, interleaved, median\n")
+        budget = args.max_seconds / len(args.batches)
 
         rows = []
         for batch in args.batches:
@@ -96,26 +112,29 @@ def main(argv: list[str] | None = None) -> int:
                     out["torch"] = wrapper(xt)
 
             t_engine, t_torch = _machine.interleaved([run_engine, run_torch], args.repeats,
-                                                     args.warmup, per_call=batch)
+                                                     args.warmup, per_call=batch,
+                                                     budget_s=budget)
             e_ms, t_ms = _machine.median(t_engine), _machine.median(t_torch)
             got = out["engine"]
             probs, cams = out["torch"]
             dp = float(np.max(np.abs(got.probs - probs.numpy())))
             dc = float(np.max(np.abs(got.cams - cams.numpy())))
-            rows.append((batch, e_ms, t_ms, t_ms / e_ms,
+            rows.append((batch, len(t_engine), e_ms, t_ms, t_ms / e_ms,
                          _machine.paired_ratio(t_torch, t_engine), dp, dc))
 
-    print(f"{'batch':>5} | {'engine ms/img':>13} | {'torch ms/img':>12} | {'torch/engine':>12} |"
-          f" {'paired':>7} | {'max|dprobs|':>11} | {'max|dcams|':>10}")
-    print("-" * 88)
-    for batch, e_ms, t_ms, ratio, paired, dp, dc in rows:
-        print(f"{batch:>5} | {e_ms:>13.2f} | {t_ms:>12.2f} | {ratio:>11.2f}x | {paired:>6.2f}x |"
-              f" {dp:>11.2e} | {dc:>10.2e}")
-    print("torch/engine = median torch / median engine; paired = median of per-round ratios")
-    worst = min(r[3] for r in rows)
+    print(f"{'batch':>5} | {'n':>2} | {'engine ms/img':>13} | {'torch ms/img':>12} |"
+          f" {'torch/engine':>12} | {'paired':>7} | {'max|dprobs|':>11} | {'max|dcams|':>10}")
+    print("-" * 93)
+    for batch, n, e_ms, t_ms, ratio, paired, dp, dc in rows:
+        print(f"{batch:>5} | {n:>2} | {e_ms:>13.2f} | {t_ms:>12.2f} | {ratio:>11.2f}x |"
+              f" {paired:>6.2f}x | {dp:>11.2e} | {dc:>10.2e}")
+    print("n = timed rounds; torch/engine = median torch / median engine; paired = median of "
+          "per-round ratios")
+    worst = min(r[4] for r in rows)
     verdict = "meets" if worst >= TARGET else "MISSES"
     print(f"\nworst torch/engine ratio {worst:.2f}x: {verdict} the >= {TARGET:.0f}x target "
           "(ratios from one interleaved run; absolute ms vary with machine load)")
+    _machine.report_other_load("at end", multi_threaded=args.threads != 1)
     print(f"load average (1/5/15 min) at end: {_machine.load_average()}")
     return 0
 

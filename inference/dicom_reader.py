@@ -8,14 +8,17 @@ pylibjpeg plugins do the parsing and decoding; this module only decides what to 
 from __future__ import annotations
 
 import logging
+import struct
 import warnings
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pydicom
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.filereader import read_file_meta_info
 from pydicom.pixels import apply_modality_lut, apply_voi, get_decoder, pixel_array
 from pydicom.uid import (
     UID,
@@ -48,6 +51,9 @@ DEFAULT_MAX_INFLATED_BYTES = 1 << 30
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _REQUIRED = ("Rows", "Columns", "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation",
              "PhotometricInterpretation")
+# What pydicom raises while parsing a damaged file.
+_PARSE_ERRORS = (EOFError, OSError, ValueError, KeyError, TypeError, IndexError, OverflowError,
+                 MemoryError, NotImplementedError, AttributeError, struct.error, zlib.error)
 # pydicom reports these structural problems as warnings; chexnet treats them as corruption.
 _CORRUPTION_WARNINGS = ("end of file", "before delimiter", "unexpected end", "truncated")
 
@@ -79,6 +85,9 @@ def read_dataset(path: Path, *, stop_before_pixels: bool = False,
     with open(path, "rb") as fh:
         head = fh.read(132)
     has_preamble = len(head) >= 132 and head[128:132] == b"DICM"
+    if has_preamble and _file_transfer_syntax(path) == DeflatedExplicitVRLittleEndian:
+        # Before dcmread: pydicom inflates the whole body in memory.
+        _check_inflated_size(path, max_inflated_bytes)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -90,14 +99,12 @@ def read_dataset(path: Path, *, stop_before_pixels: bool = False,
         except RecursionError as err:
             raise CorruptFileError(path, "sequences are nested too deeply to be a real image",
                                    "the file is malformed or hostile; do not open it") from err
-        except (EOFError, OSError, ValueError, KeyError, TypeError, IndexError,
-                OverflowError, MemoryError, NotImplementedError, AttributeError) as err:
+        except _PARSE_ERRORS as err:
             raise CorruptFileError(path, f"the DICOM structure is damaged ({_short(err)})") from err
     _raise_on_corruption_warnings(path, caught)
     if not has_preamble and len(ds) == 0:
         raise UnrecognisedFileError(path, "not a DICOM file")
-    if ds.file_meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian:
-        _check_inflated_size(path, ds, max_inflated_bytes)
+    _check_not_truncated(path, ds)
     _walk_sequences(path, ds)
     return ds
 
@@ -105,7 +112,9 @@ def read_dataset(path: Path, *, stop_before_pixels: bool = False,
 def image_from_dataset(ds: Dataset, path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image:
     """Validate a parsed dataset and decode its first frame into an :class:`Image`."""
     if not any(k in ds for k in _PIXEL_KEYWORDS):
-        kind = getattr(ds.get("SOPClassUID"), "name", None) or ds.get("Modality") or "object"
+        kind = _object_kind(ds)
+        if "Image Storage" in kind:
+            raise CorruptFileError(path, f"a {kind} object without pixel data (truncated?)")
         raise NotAnImageError(path, f"holds no pixel data (a {kind}, not an image)")
     missing = [k for k in _REQUIRED if ds.get(k) in (None, "")]
     if missing:
@@ -127,8 +136,11 @@ def image_from_dataset(ds: Dataset, path: Path, *, max_pixels: int = DEFAULT_MAX
     if photometric == "PALETTE COLOR":
         raise UnsupportedImageError(path, "palette colour image (not a radiograph)")
     tsyntax = _transfer_syntax(ds, path, rows * cols * samples * frames * allocated // 8)
-    if tsyntax.is_compressed and tsyntax != DeflatedExplicitVRLittleEndian:
-        decoder = get_decoder(tsyntax)
+    if not tsyntax.is_transfer_syntax or tsyntax.is_encapsulated:
+        try:
+            decoder = get_decoder(tsyntax)
+        except NotImplementedError:  # pydicom knows the syntax but has no decoder for it at all
+            decoder = None
         if decoder is None or not decoder.is_available:
             raise DecoderUnavailableError(path, f"no decoder installed for {tsyntax.name}")
         _check_j2k_header(ds, path, tsyntax)
@@ -159,6 +171,18 @@ def image_from_dataset(ds: Dataset, path: Path, *, max_pixels: int = DEFAULT_MAX
     return _build_image(ds, path, pixels, photometric, tuple(notes))
 
 
+def refuse_non_image_header(ds: Dataset, path: Path) -> None:
+    """For a header read without its pixel data: refuse an object that plainly holds no image
+    (no Rows and no image SOP class: a structured report, a PDF, a presentation state...)."""
+    kind = _object_kind(ds)
+    if "Rows" not in ds and "Image Storage" not in kind:
+        raise NotAnImageError(path, f"holds no image (a {kind})")
+
+
+def _object_kind(ds: Dataset) -> str:
+    return str(getattr(ds.get("SOPClassUID"), "name", None) or ds.get("Modality") or "object")
+
+
 def _build_image(ds: Dataset, path: Path, pixels: np.ndarray, photometric: str,
                  notes: tuple[str, ...]) -> Image:
     modality_lut = _modality_lut(ds)
@@ -181,8 +205,7 @@ def _transfer_syntax(ds: Dataset, path: Path, native_bytes: int) -> UID:
     tsyntax = ds.file_meta.get("TransferSyntaxUID")
     if tsyntax:
         return UID(tsyntax)
-    element = ds.get_item("PixelData") if "PixelData" in ds else None
-    encapsulated = element is not None and element.length == 0xFFFFFFFF
+    encapsulated = "PixelData" in ds and ds["PixelData"].is_undefined_length
     if encapsulated or ("PixelData" in ds and len(ds.PixelData) < native_bytes):
         raise MissingAttributeError(
             path, "no Transfer Syntax UID and the pixel data is not native, so its encoding is "
@@ -214,8 +237,9 @@ def _decode_first_frame(ds: Dataset, path: Path, rows: int, cols: int, samples: 
 
 
 def _check_j2k_header(ds: Dataset, path: Path, tsyntax: UID) -> None:
-    """The JPEG 2000 codestream's own precision must agree with BitsStored (checked before
-    decoding: pydicom silently trusts the codestream)."""
+    """The JPEG 2000 codestream's own precision and size must agree with BitsStored, Rows and
+    Columns (checked before decoding: pydicom silently trusts the codestream, and reshapes a
+    codestream of the same pixel count to the dataset's size, scrambling the image)."""
     if "2.4.9" not in str(tsyntax):
         return
     from pydicom.encaps import get_frame
@@ -233,6 +257,14 @@ def _check_j2k_header(ds: Dataset, path: Path, tsyntax: UID) -> None:
         raise InconsistentPixelDataError(
             path, f"JPEG 2000 header says {precision} bits, the dataset says BitsStored "
                   f"{int(ds.BitsStored)}")
+    siz = frame.find(b"\xff\x4f\xff\x51", 0, 1024)  # SOC + SIZ marker, after any JP2 boxes
+    if siz >= 0 and len(frame) >= siz + 24:
+        xsiz, ysiz, x0, y0 = struct.unpack(">4I", frame[siz + 8:siz + 24])
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        if (ysiz - y0, xsiz - x0) != (rows, cols):
+            raise InconsistentPixelDataError(
+                path, f"JPEG 2000 header says {xsiz - x0}x{ysiz - y0} pixels, the dataset says "
+                      f"{cols}x{rows} (Columns x Rows)")
 
 
 def _modality_lut(ds: Dataset):
@@ -287,8 +319,17 @@ def _raise_on_corruption_warnings(path: Path, caught: list[warnings.WarningMessa
         log.debug("%s: pydicom: %s", path.name, _short(text))
 
 
-def _check_inflated_size(path: Path, ds: Dataset, cap: int) -> None:
-    """Re-inflate the deflated stream in chunks and refuse it past ``cap`` (a zip bomb)."""
+def _file_transfer_syntax(path: Path) -> str | None:
+    """The transfer syntax named in the file meta of a file with a preamble (None if unreadable:
+    dcmread then reports the damage)."""
+    try:
+        return read_file_meta_info(path).get("TransferSyntaxUID")
+    except (InvalidDicomError, *_PARSE_ERRORS):
+        return None
+
+
+def _check_inflated_size(path: Path, cap: int) -> None:
+    """Inflate the deflated stream in chunks, counting, and refuse it past ``cap`` (a zip bomb)."""
     with open(path, "rb") as fh:
         raw = fh.read()
     start = raw.find(b"DICM") + 4
@@ -297,15 +338,31 @@ def _check_inflated_size(path: Path, ds: Dataset, cap: int) -> None:
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
     total = 0
     data = raw[offset:]
-    while data:
-        chunk = inflater.decompress(data, 1 << 20)
-        total += len(chunk)
-        if total > cap:
-            raise ImageTooLargeError(path, f"deflated data inflates past {cap:,} bytes",
-                                     "the file is a decompression bomb or is far too large")
-        data = inflater.unconsumed_tail
-        if not chunk and not data:
-            break
+    try:
+        while not inflater.eof:  # bytes after the end of the stream (padding) are ignored
+            chunk = inflater.decompress(data, 1 << 20)
+            total += len(chunk)
+            if total > cap:
+                raise ImageTooLargeError(path, f"deflated data inflates past {cap:,} bytes",
+                                         "the file is a decompression bomb or is far too large")
+            data = inflater.unconsumed_tail
+            if not chunk:
+                break  # input used up before the end of the stream: dcmread reports it
+    except zlib.error as err:
+        raise CorruptFileError(path, f"the deflated data is damaged ({_short(err)})") from err
+
+
+def _check_not_truncated(path: Path, ds: Dataset) -> None:
+    """pydicom 3 silently keeps a value cut short by the end of the file: refuse it. (An element
+    header cut short is dropped silently too; an image then lacks its pixel data, see
+    :func:`image_from_dataset`.)"""
+    if len(ds) == 0:
+        raise CorruptFileError(path, "no data set after the file meta (the file is truncated)")
+    last = ds.get_item(next(reversed(ds.keys())))  # the element read last
+    if (isinstance(last, RawDataElement) and last.length != 0xFFFFFFFF
+            and last.value is not None and len(last.value) < last.length):
+        raise CorruptFileError(path, f"the file is truncated (element {last.tag} has "
+                                     f"{len(last.value):,} of {last.length:,} bytes)")
 
 
 def _walk_sequences(path: Path, ds: Dataset, depth: int = 0, limit: int = 32) -> None:

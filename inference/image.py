@@ -9,8 +9,9 @@ The display pipeline follows DICOM PS3.4 N.2 in this order:
 
 Stored values of integer images have at most 16 bits, so the whole pipeline is evaluated once on
 the *value domain* (at most 65 536 entries) and applied to the image with one table lookup. That
-is exact (every step is a pure function of the stored value) and about an order of magnitude faster
-than evaluating float64 LUT functions per pixel, which is what makes screening folders fast.
+is exact (every step is a pure function of the stored value) and, measured on RG1 (1841x1955,
+15-bit), about 6 ms against about 40 ms for pydicom's LUT functions evaluated per pixel in float64
+(``benchmarks/bench_preprocess.py``).
 """
 
 from __future__ import annotations
@@ -131,12 +132,12 @@ class Image:
         ):
             return (255 - stored) if self.invert else stored.copy()
         if stored.dtype.kind in "ui" and stored.dtype.itemsize <= 2:
-            # One lookup table over the value domain, then one np.take on the image.
-            lo = int(stored.min())
-            hi = int(stored.max())
-            domain = np.arange(lo, hi + 1, dtype=np.int64)
-            lut = self._display_lut(domain, window)
-            return np.take(lut, stored.astype(np.int32) - lo if lo else stored)
+            # One table over every representable value (signed values through their unsigned
+            # bit pattern), then a chunked lookup that allocates nothing per pixel.
+            bits = stored.dtype.itemsize * 8
+            index = np.ascontiguousarray(stored).view(np.uint8 if bits == 8 else np.uint16)
+            domain = np.arange(1 << bits, dtype=index.dtype).view(stored.dtype).astype(np.int64)
+            return _take_chunked(self._display_lut(domain, window), index)
         return self._display_lut(stored, window)
 
     def _display_lut(self, values: np.ndarray, window: Window | None) -> np.ndarray:
@@ -151,6 +152,15 @@ class Image:
         if self.invert:
             unit = 1.0 - unit
         return np.clip(np.rint(unit * 255.0), 0, 255).astype(np.uint8)
+
+
+def _take_chunked(lut: np.ndarray, index: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:
+    """``lut[index]`` in cache-sized chunks (3-4x faster than one np.take on a 4 MP image)."""
+    out = np.empty(index.shape, dtype=lut.dtype)
+    flat_in, flat_out = index.reshape(-1), out.reshape(-1)
+    for start in range(0, flat_in.size, chunk):
+        np.take(lut, flat_in[start:start + chunk], out=flat_out[start:start + chunk])
+    return out
 
 
 def robust_window(values: np.ndarray, percentiles: tuple[float, float] = AUTO_WINDOW_PERCENTILES,

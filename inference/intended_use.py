@@ -11,7 +11,7 @@ one hospital (ChestX-ray14). Scores outside that domain are meaningless, so:
   are (PNG/JPEG never say; that is normal and not warned about).
 
 The gate never changes a score; it only decides whether one is produced and what is said next to
-it. See docs/intended-use.md.
+it. The README's "Using chexnet predict" section states the same rules for users.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image as PILImage
 
-from .errors import CorruptFileError, EmptyFileError, ImageTooLargeError, UnrecognisedFileError
+from .errors import CorruptFileError, EmptyFileError, ImageTooLargeError
 from .image import Image, ImageMetadata, robust_window
 
 
@@ -41,7 +41,8 @@ def read_raster(path: str | Path, kind: str, *, max_pixels: int) -> Image:
                                  "if the image is genuine, raise the limit with --max-pixels") \
             from err
     except PILImage.UnidentifiedImageError as err:
-        raise UnrecognisedFileError(path, f"not a readable {kind.upper()} image") from err
+        # The signature said PNG/JPEG (sniff), so a file Pillow cannot identify is damaged.
+        raise CorruptFileError(path, f"the {kind.upper()} header is damaged") from err
     except (OSError, SyntaxError, ValueError) as err:
         raise CorruptFileError(path, f"the {kind.upper()} data is damaged ({err})") from err
     if colour:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .dicom_reader import DEFAULT_MAX_PIXELS, read_dataset, read_dicom
+from .dicom_reader import DEFAULT_MAX_PIXELS, read_dataset, read_dicom, refuse_non_image_header
 from .errors import ChexnetInputError, EmptyFileError, UnrecognisedFileError
 from .image import Image
 from .metadata import dicom_metadata
@@ -152,6 +152,7 @@ def _probe(path: Path) -> tuple[str, str, Instance]:
         folder = f"folder:{path.parent.resolve()}"
         return folder, folder, Instance(path=path, kind=kind)
     ds = read_dataset(path, stop_before_pixels=True)
+    refuse_non_image_header(ds, path)
     meta = dicom_metadata(ds, str(ds.get("PhotometricInterpretation", "")))
     study_uid = meta.study_uid or f"file:{path.resolve()}"
     series_uid = meta.series_uid or study_uid
