@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from .dicom_reader import DEFAULT_MAX_PIXELS
@@ -71,7 +72,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                    help=f"refuse images larger than this (default {DEFAULT_MAX_PIXELS:,})")
     p.set_defaults(func=cmd_predict)
+    _add_plugin_commands(sub)
     return parser
+
+
+def _add_plugin_commands(sub: argparse._SubParsersAction) -> None:
+    """Subcommands other rooms provide (``export``, ``eval`` from chexnet.training), found through
+    the ``chexnet.commands`` entry-point group, so this room never imports theirs. Each entry
+    point is a ``register(subparsers)`` function; heavy imports happen only when it runs."""
+    for ep in sorted(entry_points(group="chexnet.commands"), key=lambda e: e.name):
+        try:
+            register = ep.load()
+        except ImportError as err:
+            stub = sub.add_parser(ep.name, help=f"(unavailable: {err.name} is not installed)")
+            stub.set_defaults(func=_missing_extra(ep.name, err))
+            continue
+        register(sub)
+
+
+def _missing_extra(name: str, err: ImportError):
+    def run(_args: argparse.Namespace) -> int:
+        raise UsageError(f"`chexnet {name}` needs {err.name}, which is not installed: "
+                         "pip install 'chexnet[train]'")
+    return run
 
 
 def _ordered_instances(inputs: Sequence[str]) -> tuple[list[Instance], list[ChexnetInputError]]:

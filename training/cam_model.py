@@ -8,6 +8,9 @@ backbone exports with CAMs.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import torch
 import torchvision
 from torch import nn
@@ -52,18 +55,60 @@ class ExportWrapper(nn.Module):
         return self.model.probs_and_cams(image)
 
 
-def build_model(arch: str, n_classes: int) -> CamClassifier:
-    """An untrained backbone (random init) with a CAM head; load weights separately."""
+class InitWeightsError(FileNotFoundError):
+    """The local ImageNet weights file for ``--init imagenet:PATH`` is missing or does not fit."""
+
+
+# torchvision's own fix-up for DenseNet checkpoints saved with old key names ("norm.1" ->
+# "norm1"), as in torchvision.models.densenet._load_state_dict.
+_OLD_DENSENET_KEY = re.compile(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$")
+
+
+def check_init_file(arch: str, init: Path) -> None:
+    if not Path(init).is_file():
+        raise InitWeightsError(
+            f"{init}: ImageNet weights file not found. chexnet never downloads at run time: "
+            f"fetch torchvision's {arch} ImageNet weights (e.g. {arch}-*.pth from the torchvision "
+            "model zoo) on a machine with internet, copy the file here, and pass "
+            f"--init imagenet:{init}")
+
+
+def _torchvision_net(arch: str, init: Path | None) -> nn.Module:
+    net = getattr(torchvision.models, arch)(weights=None)
+    if init is None:
+        return net
+    check_init_file(arch, init)
+    state = torch.load(init, map_location="cpu", weights_only=True)
+    state = state.get("state_dict", state) if isinstance(state, dict) else state
+    fixed = {}
+    for key, value in state.items():
+        m = _OLD_DENSENET_KEY.match(key)
+        fixed[m.group(1) + m.group(2) if m else key] = value
+    head = {"densenet121": "classifier.", "resnet101": "fc.", "vgg16": "classifier."}[arch]
+    body = {k: v for k, v in fixed.items() if not k.startswith(head)}
+    missing, unexpected = net.load_state_dict(body, strict=False)
+    missing = [k for k in missing if not k.startswith(head)]
+    if missing or unexpected:
+        raise InitWeightsError(f"{init}: not a torchvision {arch} state dict ({len(missing)} "
+                               f"missing, {len(unexpected)} unexpected keys, e.g. "
+                               f"{(missing or unexpected)[0]})")
+    return net
+
+
+def build_model(arch: str, n_classes: int, init: Path | None = None) -> CamClassifier:
+    """A backbone with a CAM head: random init, or ImageNet weights from a local torchvision
+    state-dict file (``init``); the linear head is always new."""
     if arch == "densenet121":
-        net = torchvision.models.densenet121(weights=None)
+        net = _torchvision_net(arch, init)
         return CamClassifier(net.features, net.classifier.in_features, n_classes)
     if arch == "resnet101":
-        net = torchvision.models.resnet101(weights=None)
+        net = _torchvision_net(arch, init)
         body = nn.Sequential(*(getattr(net, n) for n in (
             "conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")))
         return CamClassifier(body, net.fc.in_features, n_classes)
     if arch == "vgg16":
-        net = torchvision.models.vgg16(weights=None)
+        net = _torchvision_net(arch, init)
         # Drop the last max-pool so the CAM keeps 14x14 resolution at 224 input.
         return CamClassifier(net.features[:-1], 512, n_classes)
     raise ValueError(f"unknown arch {arch!r}; choose one of {', '.join(ARCHS)}")

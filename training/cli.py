@@ -1,19 +1,138 @@
-"""``chexnet-train`` entry point (the training recipe itself is its own issue, #3)."""
+"""``chexnet-train``: train a CheXNet-style model into a run folder (then ``chexnet export``)."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+import time
+from pathlib import Path
+
+EPILOG = """\
+data layouts:
+  NIH release folder: images/ (or images_001..012/images/), Data_Entry_2017[_v2020].csv,
+      train_val_list.txt, test_list.txt. Test = the official list; validation is split from
+      train_val by patient. Without train_val_list.txt, all images are split by patient.
+  generic CSV: image path (PNG/JPEG/DICOM, relative to the CSV) + one 0/1 column per label,
+      optional patient_id and split (train/val/test) columns.
+
+examples:
+  chexnet-train /data/ChestX-ray14 --init imagenet:densenet121-a639ec97.pth --out runs/chexnet
+  chexnet-train /data/ChestX-ray14 --labels Pneumonia --balance pos_weight
+  chexnet-train my_labels.csv --labels abnormal --arch resnet101 --epochs 20
+  chexnet-train --resume runs/chexnet          continue an interrupted run (Ctrl-C saves one)
+  torchrun --nproc_per_node 4 -m chexnet.training.cli /data/ChestX-ray14 ...   (multi-GPU)
+  then: chexnet export runs/chexnet --out model.onnx
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .cam_model import ARCHS
+    from .train import BALANCE_MODES, TrainConfig
+
+    d = TrainConfig()
+    p = argparse.ArgumentParser(
+        prog="chexnet-train", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train a CheXNet-style model (defaults follow the CheXNet paper: "
+                    "DenseNet-121, 224 px, Adam lr 1e-3, batch 16, lr/10 on plateau, best "
+                    "validation loss kept).")
+    p.add_argument("data", nargs="?", type=Path, help="NIH release folder or generic CSV")
+    p.add_argument("--out", type=Path, help="run folder (default runs/<time>-<arch>)")
+    p.add_argument("--resume", type=Path, metavar="RUN", help="continue the run in RUN")
+    p.add_argument("--labels", default=d.labels,
+                   help="'all' (default), a comma-separated subset, 'Pneumonia', or 'abnormal'")
+    p.add_argument("--arch", choices=ARCHS, default=d.arch)
+    p.add_argument("--init", metavar="imagenet:PATH",
+                   help="start from a local torchvision ImageNet weights file (never downloaded)")
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--workers", type=int, default=d.workers, help="data loader processes")
+    p.add_argument("--balance", choices=BALANCE_MODES, default=d.balance,
+                   help="positive-class weighting in the loss, or minority oversampling")
+    p.add_argument("--size", type=int, default=d.size, help="model input size (crop)")
+    p.add_argument("--resize", type=int, help="shorter side before the centre crop "
+                                              "(default: = --size)")
+    p.add_argument("--val-fraction", type=float, default=d.val_fraction)
+    p.add_argument("--test-fraction", type=float, default=d.test_fraction,
+                   help="used only when the data has no official or explicit test split")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--device", default=d.device, help="auto, cpu, cuda, cuda:1 ...")
+    p.add_argument("--no-amp", action="store_true", help="train in fp32 on CUDA")
+    p.add_argument("--cache-dir", type=Path, help="preprocessed image cache (default: "
+                                                  "<data folder>/.chexnet-cache)")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="skip up to 1%% of listed images that are missing (listed in the run)")
+    p.add_argument("--max-steps-per-epoch", type=int, help=argparse.SUPPRESS)
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="chexnet-train",
-        description="Train CheXNet-style models and produce chexnet model packages. Not built "
-                    "yet in this version: only the export code (chexnet.training.export) exists.")
-    parser.parse_args(argv)
-    print("chexnet-train: training is not available in this version yet.", file=sys.stderr)
-    return 2
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(message)s")
+    if args.resume is None and args.data is None:
+        parser.error("give the data (NIH folder or CSV), or --resume RUN")
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        print("chexnet-train: interrupted; the last finished epoch is saved. Continue with "
+              "`chexnet-train --resume RUN`.", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
+        print(f"chexnet-train: error: {err}", file=sys.stderr)
+        return 2 if isinstance(err, ValueError | FileNotFoundError) else 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .cache import build_cache
+    from .dataset import load_dataset
+    from .run_folder import RunFolder
+    from .train import TrainConfig, train
+
+    if args.resume is not None:
+        run = RunFolder(args.resume)
+        if not (run.path / "run.json").is_file():
+            raise FileNotFoundError(f"{run.path}: not a run folder (no run.json)")
+        info = run.info
+        config = TrainConfig(**info["config"])
+        data = Path(info["data_path"])
+    else:
+        config = TrainConfig(
+            arch=args.arch, labels=args.labels, epochs=args.epochs, lr=args.lr,
+            batch_size=args.batch_size, workers=args.workers, balance=args.balance,
+            init=args.init, size=args.size, resize=args.resize or args.size, seed=args.seed,
+            val_fraction=args.val_fraction, test_fraction=args.test_fraction,
+            device=args.device, amp=not args.no_amp, max_steps_per_epoch=args.max_steps_per_epoch)
+        if config.init and not config.init.startswith("imagenet:"):
+            raise ValueError(f"--init {config.init}: expected imagenet:PATH")
+        if config.init:  # fail before any data work, with the message on where to put it
+            from .cam_model import check_init_file
+
+            check_init_file(config.arch, Path(config.init.split(":", 1)[1]))
+        data = args.data
+        out = args.out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{config.arch}"
+        if (out / "run.json").is_file():
+            raise ValueError(f"{out}: already holds a run; use --resume {out} or another --out")
+        out.mkdir(parents=True, exist_ok=True)
+    run_dir = args.resume or out
+    splits = load_dataset(data, labels=config.labels, val_fraction=config.val_fraction,
+                          test_fraction=config.test_fraction, seed=config.seed,
+                          allow_missing=getattr(args, "allow_missing", False),
+                          report_dir=run_dir)
+    if args.resume is None:
+        run = RunFolder.create(out, config.to_dict(), splits, sys.argv, data_path=Path(data))
+    cache_dir = args.cache_dir or ((data if data.is_dir() else data.parent) / ".chexnet-cache")
+    paths = [Path(p) for p in splits.table.paths]
+    cache = build_cache(paths, config.spec(), cache_dir, workers=config.workers,
+                        report_dir=run.path)
+    summary = train(config, splits, cache, run)
+    print(f"chexnet-train: {summary['status']}; best validation loss "
+          f"{summary['best']['val_loss']:.4f} at epoch {summary['best']['epoch']}. "
+          f"Export with: chexnet export {run.path} --out model.onnx")
+    return 0
 
 
 if __name__ == "__main__":

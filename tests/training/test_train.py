@@ -1,0 +1,100 @@
+"""chexnet-train end to end on real data (short), resume, interrupt, and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="training extra (torch) not installed")
+
+from chexnet.training import cli  # noqa: E402
+from chexnet.training.run_folder import load_checkpoint  # noqa: E402
+
+
+def _train(args, capsys):
+    code = cli.main(args)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_one_short_epoch_on_the_nih_sample(nih_sample, tmp_path, capsys):
+    run = tmp_path / "run"
+    code, out, err = _train([str(nih_sample), "--out", str(run), "--size", "64", "--epochs", "1",
+                             "--workers", "0", "--cache-dir", str(tmp_path / "cache"),
+                             "--max-steps-per-epoch", "3"], capsys)
+    assert code == 0, err
+    assert "Export with: chexnet export" in out
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "finished"
+    assert info["data"]["train"]["images"] > 250
+    assert info["config"]["arch"] == "densenet121"
+    assert info["config"]["lr"] == 1e-3
+    log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert len(log) == 1
+    assert set(log[0]["val_auroc"]) >= {"Effusion", "mean"}
+    state = load_checkpoint(run / "best.pt")  # weights_only=True inside
+    assert state["labels"][0] == "Atelectasis"
+    assert len(state["labels"]) == 14
+    val = (run / "splits" / "val_list.txt").read_text().split()
+    test = (run / "splits" / "test_list.txt").read_text().split()
+    assert val
+    assert test
+    assert not set(val) & set(test)
+
+
+def test_interrupt_leaves_a_resumable_run(nih_sample, tmp_path, capsys, monkeypatch):
+    from chexnet.training import train as train_module
+
+    run = tmp_path / "run"
+    real_epoch = train_module._train_epoch
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "_train_epoch", flaky)
+    common = ["--size", "32", "--workers", "0", "--cache-dir", str(tmp_path / "cache"),
+              "--max-steps-per-epoch", "2"]
+    code, _, err = _train([str(nih_sample), "--out", str(run), "--epochs", "3", *common],
+                          capsys)
+    assert code == 130
+    assert "--resume" in err
+    assert json.loads((run / "run.json").read_text())["status"] == "interrupted"
+    monkeypatch.setattr(train_module, "_train_epoch", real_epoch)
+    code, _, err = _train(["--resume", str(run)], capsys)
+    assert code == 0, err
+    epochs = [json.loads(x)["epoch"] for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2, 3]
+
+
+def test_bad_inputs_give_one_line_errors(tmp_path, capsys):
+    code, _, err = _train([str(tmp_path / "nowhere")], capsys)
+    assert code == 2
+    assert "no such folder or file" in err
+    assert "Traceback" not in err
+    code, _, err = _train([str(tmp_path), "--init", "imagenet:" + str(tmp_path / "w.pth")],
+                          capsys)
+    assert code == 2
+    assert "never downloads" in err
+    assert "w.pth" in err
+
+
+def test_imagenet_init_loads_torchvision_state_dicts_with_old_densenet_keys(tmp_path):
+    import torchvision
+
+    from chexnet.training.cam_model import InitWeightsError, build_model
+
+    ref = torchvision.models.densenet121(weights=None)
+    old_style = {k.replace("norm1", "norm.1").replace("conv2", "conv.2"): v
+                 for k, v in ref.state_dict().items()}
+    torch.save(old_style, tmp_path / "dn.pth")
+    model = build_model("densenet121", 3, tmp_path / "dn.pth")
+    key = "denseblock1.denselayer1.norm1.weight"
+    assert torch.equal(model.features.state_dict()[key], ref.features.state_dict()[key])
+    torch.save(torchvision.models.resnet101(weights=None).state_dict(), tmp_path / "rn.pth")
+    with pytest.raises(InitWeightsError, match="not a torchvision densenet121"):
+        build_model("densenet121", 3, tmp_path / "rn.pth")

@@ -1,0 +1,125 @@
+"""``chexnet export RUN_OR_CKPT --out model.onnx``: a training run -> a checked model package.
+
+Registered as a ``chexnet`` subcommand through the ``chexnet.commands`` entry point; torch is
+imported only when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import time
+from pathlib import Path
+
+EPILOG = """\
+The package's card gets: labels, preprocessing, per-class operating thresholds chosen on the
+run's validation split (--threshold-rule: max_f1 = the threshold maximising F1, youden = the one
+maximising sensitivity + specificity - 1), validation AUROCs, a training data summary, seed, git
+commit and the demo flag. The file is then reloaded in ONNX Runtime and compared with torch on
+real validation images; export fails unless max |probs difference| <= 1e-4.
+
+examples:
+  chexnet export runs/chexnet --out chexnet.onnx
+  chexnet export runs/chexnet/best.pt --out chexnet.onnx --name chexnet-nih --version 1.0 --no-demo
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="turn a training run into a model package (.onnx)",
+                       description="Export a chexnet-train run (or its best.pt) to a model "
+                                   "package checked against torch.", epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("source", type=Path, metavar="RUN_OR_CKPT", help="run folder or best.pt")
+    p.add_argument("--out", type=Path, required=True, help="output .onnx path")
+    p.add_argument("--name", help="package name (default chexnet-<arch>-<labels>)")
+    p.add_argument("--version", default=None, help="package version (default: run date)")
+    p.add_argument("--threshold-rule", choices=("max_f1", "youden"), default="max_f1")
+    p.add_argument("--description", default="", help="free text for the card")
+    p.add_argument("--no-demo", action="store_true",
+                   help="mark the model as not a demo (only for models trained and validated "
+                        "on a full data set; the default marks every package demo)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from chexnet.inference.cli import UsageError
+
+    try:
+        import torch  # noqa: F401
+    except ImportError as err:
+        raise UsageError("`chexnet export` needs torch: pip install 'chexnet[train]'") from err
+    try:
+        report, card = export_run(args)
+    except (FileNotFoundError, ValueError) as err:
+        raise UsageError(str(err)) from err
+    print(f"wrote {report.path}: {card.name} {card.version}, {len(card.labels)} labels, "
+          f"demo={card.demo}; ONNX Runtime vs torch on {report.n_inputs} validation images: "
+          f"max |probs diff| {report.max_abs_diff_probs:.1e} (limit 1e-4)")
+    for label in card.labels:
+        auc = card.validation_metrics.get("auroc", {}).get(label)
+        print(f"  {label:<20} threshold {card.threshold(label):.3f}   validation AUROC "
+              f"{'n/a' if auc is None else f'{auc:.3f}'}")
+    return 0
+
+
+def export_run(args: argparse.Namespace):
+    import numpy as np
+    import torch
+
+    from chexnet.inference.card import ModelCard
+    from chexnet.inference.preprocess import PreprocessSpec, preprocess
+    from chexnet.inference.study import load_image
+
+    from .cam_model import build_model
+    from .dataset import load_dataset
+    from .export import export_package
+    from .metrics import choose_thresholds
+    from .run_folder import RunFolder, load_checkpoint
+    from .train import validation_aurocs
+
+    source = args.source
+    run_dir = source if source.is_dir() else source.parent
+    ckpt_path = source / "best.pt" if source.is_dir() else source
+    if not ckpt_path.is_file():
+        raise FileNotFoundError(f"{ckpt_path}: no checkpoint (train first with chexnet-train)")
+    run = RunFolder(run_dir)
+    if not (run_dir / "run.json").is_file() or not (run_dir / "val_predictions.npz").is_file():
+        raise FileNotFoundError(f"{run_dir}: run.json or val_predictions.npz missing; export "
+                                "needs the run folder chexnet-train wrote")
+    state, info, val = load_checkpoint(ckpt_path), run.info, run.load_val_predictions()
+    labels = tuple(state["labels"])
+    cfg = info["config"]
+    model = build_model(state["arch"], len(labels))
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as err:
+        raise ValueError(f"{ckpt_path}: weights do not fit a {state['arch']} with "
+                         f"{len(labels)} labels ({str(err).splitlines()[0]})") from None
+    y, probs = val["y"], val["probs"]
+    thresholds = choose_thresholds(y, probs, rule=args.threshold_rule)
+    aurocs = validation_aurocs(y, probs, labels)
+    spec = PreprocessSpec(size=cfg["size"], resize=cfg["resize"])
+    splits = load_dataset(Path(info["data_path"]), labels=cfg["labels"],
+                          val_fraction=cfg["val_fraction"], test_fraction=cfg["test_fraction"],
+                          seed=cfg["seed"], allow_missing=True)
+    val_paths = [splits.table.paths[i] for i in splits.val[:4]]
+    check = np.stack([preprocess(load_image(p).display_u8(), spec)[0] for p in val_paths])
+    rule_text = {"max_f1": "per class, the threshold maximising F1 on the validation split",
+                 "youden": "per class, the threshold maximising Youden's J (sensitivity + "
+                           "specificity - 1) on the validation split"}[args.threshold_rule]
+    card = ModelCard(
+        name=args.name or f"chexnet-{state['arch']}-{cfg['labels']}",
+        version=args.version or time.strftime("%Y.%m.%d"),
+        labels=labels, preprocess=spec,
+        thresholds={lb: float(t) for lb, t in zip(labels, thresholds, strict=True)},
+        threshold_rule=rule_text, demo=not args.no_demo, arch=state["arch"],
+        description=args.description, created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        training_data=info["data"],
+        validation_metrics={"auroc": aurocs, "n_images": len(y),
+                            "best_epoch": info.get("best", {}).get("epoch")},
+        extra={"seed": cfg["seed"], "git_commit": info.get("git_commit"),
+               "train_command": " ".join(info.get("command", [])),
+               "checkpoint_sha256": hashlib.sha256(ckpt_path.read_bytes()).hexdigest()})
+    torch.manual_seed(0)
+    return export_package(model, card, args.out, check_inputs=check), card
+
