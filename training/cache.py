@@ -112,8 +112,9 @@ def build_cache(paths: list[Path], spec: PreprocessSpec, cache_dir: Path, *, wor
 
 def _fill(array: np.ndarray, results, failed: list[int], errors: list[str], desc: str,
           total: int) -> None:
+    # disable=None: a bar on a terminal, nothing in a log file (the caller logs a summary)
     for i, (crop, err) in enumerate(tqdm(results, total=total, desc=desc, unit="img",
-                                         dynamic_ncols=True)):
+                                         dynamic_ncols=True, disable=None)):
         if crop is None:
             failed.append(i)
             errors.append(err or "unreadable")

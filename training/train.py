@@ -218,7 +218,8 @@ def _train_epoch(net, loader, criterion, optimizer, scaler, device, use_amp, amp
     total, seen = 0.0, 0
     limit = config.max_steps_per_epoch or len(loader)
     bar = tqdm(loader, total=min(limit, len(loader)), desc=f"epoch {epoch + 1}/{config.epochs}",
-               unit="batch", disable=rank != 0, dynamic_ncols=True, leave=False)
+               unit="batch", disable=True if rank != 0 else None, dynamic_ncols=True,
+               leave=False)
     for step, (x, y) in enumerate(bar):
         if step >= limit:
             break
