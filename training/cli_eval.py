@@ -77,6 +77,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="truth: NIH Data_Entry CSV, generic CSV or YES/NO expert labels")
     p.add_argument("--out", type=Path, metavar="DIR", required=True,
                    help="output folder (created; files in it are replaced)")
+    p.add_argument("--images", type=Path, metavar="LIST",
+                   help="evaluate only the images named in this file, one per line (e.g. the "
+                        "NIH test_list.txt or a run's splits/test_list.txt)")
     p.add_argument("--thresholds", type=_thresholds, metavar="card|P",
                    help="operating thresholds: 'card' (the model card's) or one probability "
                         "for every label (default: the card's with --model or "
@@ -126,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
                        model=args.model, data=args.data, thresholds=args.thresholds,
                        thresholds_from=args.thresholds_from, readers=args.readers, panel=panel,
                        bbox=args.bbox, bootstrap=args.bootstrap, seed=args.seed,
-                       device=args.device, batch_size=args.batch_size)
+                       device=args.device, batch_size=args.batch_size, images=args.images)
     try:
         result = evaluate(opts)
     except LabelFileError as err:

@@ -47,6 +47,23 @@ class EvalOptions:
     device: str = "auto"
     batch_size: int = 8
     max_pixels: int = DEFAULT_MAX_PIXELS
+    images: Path | None = None  # a list of image names (e.g. test_list.txt) to restrict to
+
+
+def restrict_to_list(truth: LabelTable, list_file: Path) -> tuple[LabelTable, str]:
+    """Keep the label file's rows named in ``list_file`` (one image name or path per line)."""
+    if not list_file.is_file():
+        raise EvalInputError(list_file, "image list not found", "check the --images path")
+    wanted = {Path(ln.strip()).name for ln in list_file.read_text().splitlines() if ln.strip()}
+    rows = [i for i, name in enumerate(truth.ids) if Path(name).name in wanted]
+    if not rows:
+        raise EvalInputError(list_file, "none of its images is in the label file",
+                             "give the list and the labels of the same data set")
+    missing = len(wanted) - len(rows)
+    note = (f"restricted to the {len(rows)} labelled image(s) named in {list_file.name}"
+            + (f"; {missing} listed name(s) have no label row and were left out" if missing
+               else ""))
+    return truth.subset(rows), note
 
 
 @dataclass
@@ -272,6 +289,9 @@ def reader_comparison(opts: EvalOptions, data: EvalSet, thresholds: np.ndarray):
 def evaluate(opts: EvalOptions) -> EvalResult:
     """Run the whole evaluation and write its outputs into ``opts.out``."""
     truth = eval_io.load_truth(opts.labels)
+    list_note = None
+    if opts.images is not None:
+        truth, list_note = restrict_to_list(truth, opts.images)
     boxes = eval_io.read_bboxes(opts.bbox) if opts.bbox else []
     card, run, model_info = None, None, None
     if opts.model:
@@ -297,6 +317,8 @@ def evaluate(opts: EvalOptions) -> EvalResult:
     else:
         preds = eval_io.read_predictions(opts.predictions)
     data = align(preds, truth)
+    if list_note:
+        data.notes.insert(0, list_note)
     if run is not None:
         missing = len(truth.ids) - len(preds.ids) - len(run.unreadable) - len(run.not_analysed)
         data.dropped.update({"image_files_not_found": missing,

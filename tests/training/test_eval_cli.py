@@ -183,6 +183,20 @@ def test_real_sample_predictions_mean_auroc(nih_sample, tmp_path):
     assert m["abnormal_auroc"] is not None
 
 
+def test_images_list_restricts_the_evaluation(nih_sample, tmp_path):
+    names = (nih_sample / "test_list.txt").read_text().split()[:50]
+    (tmp_path / "list.txt").write_text("\n".join([*names, "99999999_000.png"]) + "\n")
+    out = tmp_path / "out"
+    assert _eval("--predictions", str(nih_sample / "reference_predictions.csv"),
+                 "--labels", str(nih_sample / "Data_Entry_2017.csv"), "--images",
+                 str(tmp_path / "list.txt"), "--bootstrap", "0", "--out", str(out)) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["n_images"] == 50
+    report = (out / "report.md").read_text()
+    assert "restricted to the 50 labelled image(s)" in report
+    assert "1 listed name" in report
+
+
 def test_model_run_on_real_images_with_boxes(nih_sample, tiny_model, tmp_path, capsys):
     with open(nih_sample / "BBox_List_2017.csv") as fh:
         boxed = sorted({r[0] for r in list(csv.reader(fh))[1:]})
