@@ -94,6 +94,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "of the other readers)")
     p.add_argument("--bbox", type=Path, metavar="CSV",
                    help="NIH BBox_List_2017.csv: CAM pointing game (needs --model and --data)")
+    p.add_argument("--pointing-tolerance", type=float, default=0.0, metavar="PX",
+                   help="pointing game: count a CAM peak within PX pixels of the box as a hit "
+                        "(default 0; Zhang et al. 2016 use 15 at full resolution)")
     p.add_argument("--bootstrap", type=_non_negative, default=1000, metavar="N",
                    help="bootstrap resamples for the 95%% CIs (default 1000; 0: no CIs)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
@@ -129,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
                        model=args.model, data=args.data, thresholds=args.thresholds,
                        thresholds_from=args.thresholds_from, readers=args.readers, panel=panel,
                        bbox=args.bbox, bootstrap=args.bootstrap, seed=args.seed,
-                       device=args.device, batch_size=args.batch_size, images=args.images)
+                       device=args.device, batch_size=args.batch_size, images=args.images,
+                       pointing_tolerance=args.pointing_tolerance)
     try:
         result = evaluate(opts)
     except LabelFileError as err:

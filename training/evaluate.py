@@ -47,6 +47,7 @@ class EvalOptions:
     device: str = "auto"
     batch_size: int = 8
     max_pixels: int = DEFAULT_MAX_PIXELS
+    pointing_tolerance: float = 0.0
     images: Path | None = None  # a list of image names (e.g. test_list.txt) to restrict to
 
 
@@ -226,8 +227,8 @@ def resolve_thresholds(opts: EvalOptions, labels: tuple[str, ...], card=None
     return values, source
 
 
-def pointing_game(boxes: list[eval_io.Box], cams: dict[str, tuple], labels: tuple[str, ...]
-                  ) -> dict:
+def pointing_game(boxes: list[eval_io.Box], cams: dict[str, tuple], labels: tuple[str, ...],
+                  tolerance: float = 0.0) -> dict:
     """Hit rate per class of the CAM peak inside each radiologist box."""
     by_name = {Path(k).name: v for k, v in cams.items()}
     per_class: dict[str, dict] = {}
@@ -241,7 +242,7 @@ def pointing_game(boxes: list[eval_io.Box], cams: dict[str, tuple], labels: tupl
             continue
         raw, crop_box, shape = by_name[Path(box.image).name]
         heat = cam_on_image(raw[labels.index(box.label)], crop_box, shape)
-        hit = metrics.pointing_game_hit(heat, (box.x, box.y, box.w, box.h))
+        hit = metrics.pointing_game_hit(heat, (box.x, box.y, box.w, box.h), tolerance)
         entry = per_class.setdefault(box.label, {"n_boxes": 0, "hits": 0})
         entry["n_boxes"] += 1
         entry["hits"] += int(hit)
@@ -251,7 +252,9 @@ def pointing_game(boxes: list[eval_io.Box], cams: dict[str, tuple], labels: tupl
     return {"per_class": per_class, "n_boxes": n,
             "hit_rate": sum(e["hits"] for e in per_class.values()) / n if n else None,
             "skipped_boxes": skipped,
-            "rule": "hit when the peak of the label's CAM, mapped onto the image, lies in the box"}
+            "tolerance_px": tolerance,
+            "rule": "hit when the peak of the label's CAM, mapped onto the image, lies in the box "
+                    f"grown by {tolerance:g} px on each side (Zhang et al. 2016 use 15 px)"}
 
 
 def reader_comparison(opts: EvalOptions, data: EvalSet, thresholds: np.ndarray):
@@ -338,7 +341,8 @@ def evaluate(opts: EvalOptions) -> EvalResult:
     result["dropped"] = data.dropped
     result["notes"] = data.notes
     if boxes:
-        result["pointing_game"] = pointing_game(boxes, run.cams, data.labels)
+        result["pointing_game"] = pointing_game(boxes, run.cams, data.labels,
+                                                opts.pointing_tolerance)
     readers = reader_comparison(opts, data, thresholds) if opts.readers else None
     files = report.write_outputs(opts.out, data, result, readers)
     if run is not None:
