@@ -90,8 +90,11 @@ def _run(args: argparse.Namespace) -> int:
     from .cache import build_cache
     from .dataset import load_dataset
     from .run_folder import RunFolder
-    from .train import TrainConfig, train
+    from .train import TrainConfig, init_distributed, train
 
+    rank, world = init_distributed()
+    if world > 1 and args.resume is None and args.out is None:
+        raise ValueError("under torchrun, give --out (every process must use the same folder)")
     if args.resume is not None:
         run = RunFolder(args.resume)
         if not (run.path / "run.json").is_file():
@@ -114,24 +117,36 @@ def _run(args: argparse.Namespace) -> int:
             check_init_file(config.arch, Path(config.init.split(":", 1)[1]))
         data = args.data
         out = args.out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{config.arch}"
-        if (out / "run.json").is_file():
-            raise ValueError(f"{out}: already holds a run; use --resume {out} or another --out")
-        out.mkdir(parents=True, exist_ok=True)
+        if rank == 0:
+            if (out / "run.json").is_file():
+                raise ValueError(f"{out}: already holds a run; use --resume {out} or another "
+                                 "--out")
+            out.mkdir(parents=True, exist_ok=True)
     run_dir = args.resume or out
     splits = load_dataset(data, labels=config.labels, val_fraction=config.val_fraction,
                           test_fraction=config.test_fraction, seed=config.seed,
                           allow_missing=getattr(args, "allow_missing", False),
                           report_dir=run_dir)
-    if args.resume is None:
-        run = RunFolder.create(out, config.to_dict(), splits, sys.argv, data_path=Path(data))
     cache_dir = args.cache_dir or ((data if data.is_dir() else data.parent) / ".chexnet-cache")
     paths = [Path(p) for p in splits.table.paths]
+    # Under torchrun, process 0 writes the run folder and builds the cache; the others wait,
+    # then open both.
+    if rank == 0 and args.resume is None:
+        RunFolder.create(out, config.to_dict(), splits, sys.argv, data_path=Path(data))
+    if rank == 0:
+        build_cache(paths, config.spec(), cache_dir, workers=config.workers, report_dir=run_dir)
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+    run = RunFolder(run_dir)
     cache = build_cache(paths, config.spec(), cache_dir, workers=config.workers,
-                        report_dir=run.path)
+                        report_dir=run_dir)
     summary = train(config, splits, cache, run)
-    print(f"chexnet-train: {summary['status']}; best validation loss "
-          f"{summary['best']['val_loss']:.4f} at epoch {summary['best']['epoch']}. "
-          f"Export with: chexnet export {run.path} --out model.onnx")
+    if rank == 0:
+        print(f"chexnet-train: {summary['status']}; best validation loss "
+              f"{summary['best']['val_loss']:.4f} at epoch {summary['best']['epoch']}. "
+              f"Export with: chexnet export {run.path} --out model.onnx")
     return 0
 
 

@@ -90,7 +90,7 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _distributed() -> tuple[int, int]:
+def init_distributed() -> tuple[int, int]:
     """(rank, world size); initialises the process group when launched by torchrun."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
@@ -102,7 +102,7 @@ def _distributed() -> tuple[int, int]:
 
 def train(config: TrainConfig, splits: Splits, cache: ImageCache, run: RunFolder) -> dict:
     """Train, validating every epoch; returns the run summary (also written to run.json)."""
-    rank, world = _distributed()
+    rank, world = init_distributed()
     device = _device(config.device) if world == 1 else torch.device(
         f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(config.seed + rank)

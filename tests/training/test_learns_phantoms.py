@@ -15,9 +15,9 @@ import pytest
 
 pytest.importorskip("torch", reason="training extra (torch) not installed")
 
-from chexnet.inference.cli import main as chexnet  # noqa: E402
-from chexnet.training import cli as train_cli  # noqa: E402
-from chexnet.training.phantom import write_phantom_dataset  # noqa: E402
+from chexnet.inference.cli import main as chexnet
+from chexnet.training import cli as train_cli
+from chexnet.training.phantom import write_phantom_dataset
 
 LABELS = ("effusion", "pneumothorax", "cardiomegaly")
 

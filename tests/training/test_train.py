@@ -98,3 +98,21 @@ def test_imagenet_init_loads_torchvision_state_dicts_with_old_densenet_keys(tmp_
     torch.save(torchvision.models.resnet101(weights=None).state_dict(), tmp_path / "rn.pth")
     with pytest.raises(InitWeightsError, match="not a torchvision densenet121"):
         build_model("densenet121", 3, tmp_path / "rn.pth")
+
+
+def test_export_refuses_a_checkpoint_of_another_architecture(nih_sample, tmp_path, capsys):
+    from chexnet.inference.cli import main as chexnet
+
+    run = tmp_path / "run"
+    code, _, err = _train([str(nih_sample), "--out", str(run), "--size", "32", "--epochs", "1",
+                           "--workers", "0", "--cache-dir", str(tmp_path / "cache"),
+                           "--max-steps-per-epoch", "1"], capsys)
+    assert code == 0, err
+    state = load_checkpoint(run / "best.pt")
+    state["arch"] = "resnet101"
+    torch.save(state, run / "best.pt")
+    assert chexnet(["export", str(run), "--out", str(tmp_path / "m.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert "do not fit a resnet101" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "m.onnx").exists()
