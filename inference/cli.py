@@ -18,8 +18,10 @@ from .dicom_reader import DEFAULT_MAX_PIXELS
 from .engine import DEVICES, Engine
 from .errors import ChexnetError, ChexnetInputError, DeviceUnavailableError, ModelPackageError
 from .models import resolve_model
-from .render import model_header, prediction_text, write_cam_png
+from .render import model_header, prediction_text, safe_name, write_cam_png
 from .study import Instance, iter_files, scan
+
+log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_INPUT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -65,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--finding", metavar="NAME",
                    help="overlay this finding's CAM instead of the top one")
     p.add_argument("--threshold", type=_unit_interval, default=0.5,
-                   help="CAM below this fraction of its maximum is transparent (default 0.5)")
+                   help="CAM values below this, after scaling each map to 0..1 (min..max), are "
+                        "transparent (default 0.5)")
     p.add_argument("--opacity", type=_unit_interval, default=0.5,
                    help="overlay opacity, 0..1 (default 0.5)")
     p.add_argument("--batch-size", type=int, default=8, help="images per inference call")
@@ -98,7 +101,7 @@ def _missing_extra(name: str, err: ImportError):
 
 
 def _ordered_instances(inputs: Sequence[str]) -> tuple[list[Instance], list[ChexnetInputError]]:
-    """Files named directly keep their order; folders are grouped into studies."""
+    """All inputs grouped into studies (by UIDs; PNG/JPEG by folder), frontal images first."""
     missing = [ChexnetInputError(p, "no such file or folder", "check the path")
                for p in inputs if not Path(p).exists()]
     result = scan([p for p in inputs if Path(p).exists()])
@@ -123,16 +126,25 @@ def cmd_predict(args: argparse.Namespace) -> int:
         loaded = []
         for inst in instances[start:start + engine.batch_size]:
             try:
-                loaded.append(inst.load(max_pixels=args.max_pixels))
+                image = inst.load(max_pixels=args.max_pixels)
+                image.display_u8()  # render here, so a failure stays this file's
+                loaded.append(image)
             except ChexnetInputError as err:
                 failures.append(err)
+            except Exception as err:  # a reader bug must not cost the other files their results
+                log.debug("unexpected error reading %s", inst.path.name, exc_info=True)
+                failures.append(ChexnetInputError(inst.path, f"could not be read "
+                                                  f"({type(err).__name__}: {err})",
+                                                  "report this file to the chexnet developers"))
         for image, pred in zip(loaded, engine.predict(loaded), strict=True):
             entry = pred.to_dict()
             if args.cam_out is not None and pred.analysed:
                 finding = args.finding or pred.top.label
-                stem = image.path.stem
+                stem = safe_name(image.path.stem)
+                base, n = stem, 1
                 while stem in used_stems:
-                    stem += "_"
+                    n += 1
+                    stem = f"{base}-{n}"
                 used_stems.add(stem)
                 path = write_cam_png(image, pred, finding, args.cam_out, stem=stem,
                                      threshold=args.threshold, opacity=args.opacity)

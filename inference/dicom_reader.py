@@ -19,7 +19,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.filereader import read_file_meta_info
-from pydicom.pixels import apply_modality_lut, apply_voi, get_decoder, pixel_array
+from pydicom.pixels import get_decoder, pixel_array
 from pydicom.uid import (
     UID,
     DeflatedExplicitVRLittleEndian,
@@ -27,6 +27,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
+from .dicom_luts import file_windows, modality_lut, short, voi_lut
 from .errors import (
     CorruptFileError,
     DecoderUnavailableError,
@@ -38,7 +39,7 @@ from .errors import (
     UnrecognisedFileError,
     UnsupportedImageError,
 )
-from .image import Image, Window, robust_window
+from .image import Image, robust_window
 from .metadata import dicom_metadata
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ def read_dataset(path: Path, *, stop_before_pixels: bool = False,
             raise CorruptFileError(path, "sequences are nested too deeply to be a real image",
                                    "the file is malformed or hostile; do not open it") from err
         except _PARSE_ERRORS as err:
-            raise CorruptFileError(path, f"the DICOM structure is damaged ({_short(err)})") from err
+            raise CorruptFileError(path, f"the DICOM structure is damaged ({short(err)})") from err
     _raise_on_corruption_warnings(path, caught)
     if not has_preamble and len(ds) == 0:
         raise UnrecognisedFileError(path, "not a DICOM file")
@@ -185,19 +186,19 @@ def _object_kind(ds: Dataset) -> str:
 
 def _build_image(ds: Dataset, path: Path, pixels: np.ndarray, photometric: str,
                  notes: tuple[str, ...]) -> Image:
-    modality_lut = _modality_lut(ds)
-    voi_lut = _voi_lut(ds)
-    windows = _file_windows(ds)
-    if not windows and voi_lut is None:
+    modality = modality_lut(ds, path)
+    voi = voi_lut(ds, path)
+    windows = file_windows(ds, path)
+    if not windows and voi is None:
         sample = pixels[::4, ::4]
-        values = sample if modality_lut is None else modality_lut(sample)
+        values = sample if modality is None else modality(sample)
         windows = (robust_window(values),)
     presentation = str(ds.get("PresentationLUTShape", "") or "").strip().upper()
     # MONOCHROME1 and Presentation LUT Shape INVERSE say the same thing for DX (PS3.3 C.8.11.6):
     # invert once when either says so, never twice.
     invert = photometric == "MONOCHROME1" or presentation == "INVERSE"
     return Image(path=path, stored=pixels, metadata=dicom_metadata(ds, photometric),
-                 modality_lut=modality_lut, windows=windows, voi_lut=voi_lut, invert=invert,
+                 modality_lut=modality, windows=windows, voi_lut=voi, invert=invert,
                  warnings=notes)
 
 
@@ -227,7 +228,7 @@ def _decode_first_frame(ds: Dataset, path: Path, rows: int, cols: int, samples: 
         except (ValueError, RuntimeError, OSError, TypeError, KeyError, AttributeError,
                 NotImplementedError, MemoryError) as err:
             raise InconsistentPixelDataError(
-                path, f"pixel data cannot be decoded ({_short(err)})") from err
+                path, f"pixel data cannot be decoded ({short(err)})") from err
     _raise_on_corruption_warnings(path, caught)
     expected = (rows, cols) if samples == 1 else (rows, cols, samples)
     if arr.shape != expected:
@@ -248,7 +249,7 @@ def _check_j2k_header(ds: Dataset, path: Path, tsyntax: UID) -> None:
     try:
         frame = get_frame(ds.PixelData, 0, number_of_frames=int(ds.get("NumberOfFrames", 1) or 1))
     except (ValueError, TypeError, StopIteration) as err:
-        raise CorruptFileError(path, f"encapsulated pixel data is damaged ({_short(err)})") from err
+        raise CorruptFileError(path, f"encapsulated pixel data is damaged ({short(err)})") from err
     params = get_j2k_parameters(frame[:1024])
     precision = params.get("precision")
     if precision is None:
@@ -267,45 +268,6 @@ def _check_j2k_header(ds: Dataset, path: Path, tsyntax: UID) -> None:
                       f"{cols}x{rows} (Columns x Rows)")
 
 
-def _modality_lut(ds: Dataset):
-    if "ModalityLUTSequence" in ds:
-        return lambda arr: apply_modality_lut(arr, ds)
-    slope = float(ds.get("RescaleSlope", 1) or 1)
-    intercept = float(ds.get("RescaleIntercept", 0) or 0)
-    if slope == 1.0 and intercept == 0.0:
-        return None
-    return lambda arr: np.asarray(arr, dtype=np.float64) * slope + intercept
-
-
-def _voi_lut(ds: Dataset):
-    seq = ds.get("VOILUTSequence")
-    if not seq:
-        return None
-    bits = int(seq[0].LUTDescriptor[2])
-    full = float((1 << bits) - 1)
-    return lambda arr: np.asarray(apply_voi(arr, ds, index=0), dtype=np.float64) / full
-
-
-def _file_windows(ds: Dataset) -> tuple[Window, ...]:
-    centers, widths = ds.get("WindowCenter"), ds.get("WindowWidth")
-    if centers is None or widths is None:
-        return ()
-    centers = list(centers) if isinstance(centers, pydicom.multival.MultiValue) else [centers]
-    widths = list(widths) if isinstance(widths, pydicom.multival.MultiValue) else [widths]
-    names = ds.get("WindowCenterWidthExplanation")
-    if names in (None, "") or (isinstance(names, pydicom.multival.MultiValue) and not names):
-        names = []
-    names = list(names) if isinstance(names, pydicom.multival.MultiValue) else [names]
-    function = str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR").strip().upper()
-    out = []
-    for i, (c, w) in enumerate(zip(centers, widths, strict=False)):
-        if w is None or float(w) <= 0:
-            continue
-        name = str(names[i]) if i < len(names) else f"file window {i + 1}"
-        out.append(Window(float(c), float(w), function, name))
-    return tuple(out)
-
-
 def _luminance(rgb: np.ndarray) -> np.ndarray:
     grey = rgb[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
     return np.rint(grey).astype(rgb.dtype)
@@ -315,8 +277,8 @@ def _raise_on_corruption_warnings(path: Path, caught: list[warnings.WarningMessa
     for w in caught:
         text = str(w.message)
         if any(s in text.lower() for s in _CORRUPTION_WARNINGS):
-            raise CorruptFileError(path, f"the DICOM structure is damaged ({_short(text)})")
-        log.debug("%s: pydicom: %s", path.name, _short(text))
+            raise CorruptFileError(path, f"the DICOM structure is damaged ({short(text)})")
+        log.debug("%s: pydicom: %s", path.name, short(text))
 
 
 def _file_transfer_syntax(path: Path) -> str | None:
@@ -349,7 +311,7 @@ def _check_inflated_size(path: Path, cap: int) -> None:
             if not chunk:
                 break  # input used up before the end of the stream: dcmread reports it
     except zlib.error as err:
-        raise CorruptFileError(path, f"the deflated data is damaged ({_short(err)})") from err
+        raise CorruptFileError(path, f"the deflated data is damaged ({short(err)})") from err
 
 
 def _check_not_truncated(path: Path, ds: Dataset) -> None:
@@ -377,8 +339,3 @@ def _walk_sequences(path: Path, ds: Dataset, depth: int = 0, limit: int = 32) ->
                     _walk_sequences(path, item, depth + 1, limit)
     except RecursionError as err:
         raise CorruptFileError(path, "sequences are nested too deeply to be a real image") from err
-
-
-def _short(err: object, limit: int = 160) -> str:
-    text = " ".join(str(err).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."

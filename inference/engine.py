@@ -19,7 +19,7 @@ import numpy as np
 import onnxruntime as ort
 
 from .card import CAMS_NAME, CARD_KEY, INPUT_NAME, PROBS_NAME, ModelCard
-from .errors import ChexnetInputError, DeviceUnavailableError, ModelPackageError
+from .errors import DeviceUnavailableError, ModelPackageError
 from .image import Image
 from .intended_use import check_intended_use
 from .prediction import ModelId, Prediction
@@ -28,6 +28,8 @@ from .preprocess import preprocess
 log = logging.getLogger(__name__)
 
 DEVICES = ("auto", "cpu", "cuda", "tensorrt")
+#: Below this share of the image inside the crop box, the result carries a warning.
+MIN_SEEN_FRACTION = 0.7
 _PROVIDER = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
              "tensorrt": "TensorrtExecutionProvider"}
 
@@ -186,7 +188,12 @@ class Engine:
                 results[idx] = self._not_analysed(image, decision.reasons, decision.warnings)
                 continue
             x, box = preprocess(image.display_u8(), self.card.preprocess)
-            pending.append((idx, image, x, box, decision.warnings))
+            warnings = decision.warnings
+            seen = (box.x1 - box.x0) * (box.y1 - box.y0) / (image.shape[0] * image.shape[1])
+            if seen < MIN_SEEN_FRACTION:
+                warnings += (f"the model saw only the central {seen:.0%} of the image (its "
+                             "input is square)",)
+            pending.append((idx, image, x, box, warnings))
         for start in range(0, len(pending), self.batch_size):
             chunk = pending[start:start + self.batch_size]
             out = self.run(np.stack([item[2] for item in chunk]))
@@ -207,11 +214,6 @@ class Engine:
         return Prediction(path=image.path, model=self.model_id, status="not_analysed",
                           labels=self.labels, reasons=tuple(reasons), warnings=tuple(warnings),
                           image_shape=image.shape, **_uids(image))
-
-    def failed(self, error: ChexnetInputError) -> Prediction:
-        """A not-analysed result for a file that could not be loaded."""
-        return Prediction(path=error.path or Path("?"), model=self.model_id,
-                          status="not_analysed", labels=self.labels, reasons=(str(error),))
 
 
 def _uids(image: Image) -> dict:

@@ -91,7 +91,7 @@ class Image:
     voi_lut: Callable[[np.ndarray], np.ndarray] | None = None
     invert: bool = False
     warnings: tuple[str, ...] = ()
-    _display_cache: dict = field(default_factory=dict, repr=False, compare=False)
+    _display_cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -5,7 +5,7 @@ one hospital (ChestX-ray14). Scores outside that domain are meaningless, so:
 
 * **not analysed** (no scores at all): a modality that is not a radiograph (CR, DX, DR), a body
   part that is present and not the chest, a view that is present and not frontal (lateral,
-  decubitus, oblique...).
+  decubitus, oblique...), an image under 64 pixels a side or more than 3 times longer than wide.
 * **analysed with warnings**: a patient younger than 18, a multi-frame object (frame 1 scored), a
   colour image (converted to grey), and DICOM images that do not say which view or body part they
   are (PNG/JPEG never say; that is normal and not warned about).
@@ -24,6 +24,8 @@ RADIOGRAPH_MODALITIES = frozenset({"CR", "DX", "DR", "RG"})
 FRONTAL_VIEWS = frozenset({"PA", "AP"})
 CHEST_BODY_PARTS = frozenset({"CHEST", "THORAX", "LUNG", "PORT CHEST", "CHEST_PA", "CHEST PA"})
 ADULT_AGE_YEARS = 18.0
+MIN_SIDE_PX = 64  # below this, nothing a radiograph shows survives
+MAX_ASPECT = 3.0  # chest detectors are at most about 43 x 35 cm; 3:1 is no chest film
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,11 @@ def check_intended_use(image: Image) -> GateDecision:
         kind = "lateral" if meta.view_position in ("LL", "RL", "LATERAL", "LAT") else "non-frontal"
         reasons.append(f"{kind} view ({meta.view_position}): not analysed, the model reads "
                        "frontal (PA/AP) views only")
+    h, w = image.shape
+    if min(h, w) < MIN_SIDE_PX:
+        reasons.append(f"image is {w}x{h} pixels: too small to be a radiograph")
+    elif max(h, w) / min(h, w) > MAX_ASPECT:
+        reasons.append(f"image is {w}x{h} pixels: too elongated to be a chest radiograph")
     if meta.source == "dicom":
         if not meta.view_position:
             warnings.append("view position not recorded: frontal view assumed")

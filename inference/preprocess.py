@@ -21,6 +21,8 @@ from PIL import Image as PILImage
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+#: Above this many crop areas, the resized whole image is not built (see resize_and_crop).
+_MAX_RESIZED_CROPS = 16
 
 _INTERPOLATION = {"bilinear": PILImage.Resampling.BILINEAR,
                   "bicubic": PILImage.Resampling.BICUBIC,
@@ -81,16 +83,22 @@ def resize_and_crop(display_u8: np.ndarray, spec: PreprocessSpec) -> tuple[np.nd
         new_h, new_w = spec.resize, int(spec.resize * w / h)
     else:
         new_h, new_w = int(spec.resize * h / w), spec.resize
-    pil = PILImage.fromarray(np.ascontiguousarray(display_u8))
-    if (new_h, new_w) != (h, w):
-        pil = pil.resize((new_w, new_h), _INTERPOLATION[spec.interpolation])
     # torchvision.transforms.functional.center_crop's rounding, so both agree to the pixel
     top = round((new_h - spec.size) / 2.0)
     left = round((new_w - spec.size) / 2.0)
-    crop = np.asarray(pil)[top:top + spec.size, left:left + spec.size]
     sy, sx = h / new_h, w / new_w
     box = CropBox(left * sx, top * sy, (left + spec.size) * sx, (top + spec.size) * sy)
-    return crop, box
+    pil = PILImage.fromarray(np.ascontiguousarray(display_u8))
+    resample = _INTERPOLATION[spec.interpolation]
+    if new_h * new_w > _MAX_RESIZED_CROPS * spec.size * spec.size:
+        # A pathologically elongated image (1 x 60000 would resize to gigabytes): resample only
+        # the crop's source region. Same scale and sample positions as below; float rounding
+        # moves a few pixels by one grey level, so ordinary images keep the exact path.
+        crop = pil.resize((spec.size, spec.size), resample, box=(box.x0, box.y0, box.x1, box.y1))
+        return np.asarray(crop), box
+    if (new_h, new_w) != (h, w):
+        pil = pil.resize((new_w, new_h), resample)
+    return np.asarray(pil)[top:top + spec.size, left:left + spec.size], box
 
 
 def normalise(crop_u8: np.ndarray, spec: PreprocessSpec) -> np.ndarray:

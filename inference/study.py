@@ -16,13 +16,13 @@ from pathlib import Path
 from .dicom_reader import DEFAULT_MAX_PIXELS, read_dataset, read_dicom, refuse_non_image_header
 from .errors import ChexnetInputError, EmptyFileError, UnrecognisedFileError
 from .image import Image
+from .intended_use import FRONTAL_VIEWS
 from .metadata import dicom_metadata
 from .raster_reader import read_raster
 from .sniff import FileKind, sniff
 
 log = logging.getLogger(__name__)
 
-FRONTAL_VIEWS = frozenset({"PA", "AP"})
 
 
 def load_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image:

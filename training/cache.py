@@ -65,6 +65,8 @@ def _crop_one(args: tuple[str, int, int, str]) -> tuple[np.ndarray | None, str |
         return crop, None
     except ChexnetInputError as err:
         return None, str(err)
+    except Exception as err:  # one odd file must not kill the pool and the whole cache build
+        return None, f"{path}: could not be read ({type(err).__name__}: {err})"
 
 
 def build_cache(paths: list[Path], spec: PreprocessSpec, cache_dir: Path, *, workers: int = 0,

@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", type=Path, help="preprocessed image cache (default: "
                                                   "<data folder>/.chexnet-cache)")
     p.add_argument("--allow-missing", action="store_true",
-                   help="skip up to 1%% of listed images that are missing (listed in the run)")
+                   help="skip missing images, up to 1%% of the list or 10 (listed in the run's "
+                        "missing_images.txt)")
     p.add_argument("--max-steps-per-epoch", type=int, help=argparse.SUPPRESS)
     p.add_argument("-v", "--verbose", action="store_true")
     return p

@@ -11,6 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from chexnet.inference.engine import DEVICES
+
 EVAL_EPILOG = """\
 examples:
   chexnet eval --predictions preds.csv --labels Data_Entry_2017.csv --out eval/
@@ -100,7 +102,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--bootstrap", type=_non_negative, default=1000, metavar="N",
                    help="bootstrap resamples for the 95%% CIs (default 1000; 0: no CIs)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda", "tensorrt"), default="auto",
+    p.add_argument("--device", choices=DEVICES, default="auto",
                    help="execution device for --model (default auto)")
     p.add_argument("--batch-size", type=int, default=8, help="images per inference call")
     p.set_defaults(func=run)

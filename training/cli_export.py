@@ -32,7 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("source", type=Path, metavar="RUN_OR_CKPT", help="run folder or best.pt")
     p.add_argument("--out", type=Path, required=True, help="output .onnx path")
     p.add_argument("--name", help="package name (default chexnet-<arch>-<labels>)")
-    p.add_argument("--version", default=None, help="package version (default: run date)")
+    p.add_argument("--version", default=None,
+                   help="package version (default: today's date, YYYY.MM.DD)")
     p.add_argument("--threshold-rule", choices=("max_f1", "youden"), default="max_f1")
     p.add_argument("--description", default="", help="free text for the card")
     p.add_argument("--no-demo", action="store_true",
@@ -95,6 +96,10 @@ def export_run(args: argparse.Namespace):
     except RuntimeError as err:
         raise ValueError(f"{ckpt_path}: weights do not fit a {state['arch']} with "
                          f"{len(labels)} labels ({str(err).splitlines()[0]})") from None
+    if "epoch" not in state or int(val["epoch"]) != int(state["epoch"]):
+        raise ValueError(f"{ckpt_path}: not the checkpoint the run's validation predictions "
+                         f"belong to (epoch {state.get('epoch')} vs {int(val['epoch'])}); "
+                         "export the run folder or its best.pt")
     y, probs = val["y"], val["probs"]
     thresholds = choose_thresholds(y, probs, rule=args.threshold_rule)
     aurocs = validation_aurocs(y, probs, labels)
@@ -116,7 +121,7 @@ def export_run(args: argparse.Namespace):
         description=args.description, created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         training_data=info["data"],
         validation_metrics={"auroc": aurocs, "n_images": len(y),
-                            "best_epoch": info.get("best", {}).get("epoch")},
+                            "best_epoch": int(state["epoch"])},
         extra={"seed": cfg["seed"], "git_commit": info.get("git_commit"),
                "train_command": " ".join(info.get("command", [])),
                "checkpoint_sha256": hashlib.sha256(ckpt_path.read_bytes()).hexdigest()})

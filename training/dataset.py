@@ -84,7 +84,9 @@ def load_dataset(data: Path, *, labels: str | None = None, val_fraction: float =
     table = _drop_missing(table, allow_missing, report_dir)
     rng = np.random.default_rng(seed)
     if official is not None:
-        train_val, test = official
+        index = table.index()  # after dropping missing images: their names leave the lists
+        train_val, test = (np.array([index[n] for n in names if n in index], dtype=np.int64)
+                           for names in official)
         train, val = _split_rows_by_patient(table, train_val, (1 - val_fraction, val_fraction),
                                             rng)
         rule = (f"official test_list.txt; validation = {val_fraction:.0%} of train_val patients "
@@ -113,7 +115,8 @@ def find_nih_images(root: Path) -> dict[str, Path]:
     return found
 
 
-def _read_nih(root: Path) -> tuple[LabelTable, tuple[np.ndarray, np.ndarray] | None]:
+def _read_nih(root: Path) -> tuple[LabelTable, tuple[list[str], list[str]] | None]:
+    """The label table and the official (train_val, test) image names, if listed."""
     entry = next((root / n for n in DATA_ENTRY_NAMES if (root / n).is_file()), None)
     if entry is None:
         raise DatasetError(f"{root}: no {' or '.join(DATA_ENTRY_NAMES)} (is this the NIH "
@@ -136,7 +139,7 @@ def _read_nih(root: Path) -> tuple[LabelTable, tuple[np.ndarray, np.ndarray] | N
         if unknown:
             raise DatasetError(f"{f}: {len(unknown)} image(s) not in {entry.name} "
                                f"(first: {unknown[0]}); use the lists of the same release")
-        lists.append(np.array([index[n] for n in names], dtype=np.int64))
+        lists.append(names)
     return table, (lists[0], lists[1])
 
 

@@ -86,14 +86,17 @@ class RunFolder:
             fh.write(json.dumps(record) + "\n")
             fh.flush()
 
-    def save_best(self, model: torch.nn.Module, config: Any, labels: tuple[str, ...]) -> None:
-        _atomic_save({"format": CHECKPOINT_FORMAT, "model": model.state_dict(),
+    def save_best(self, model: torch.nn.Module, config: Any, labels: tuple[str, ...],
+                  epoch: int) -> None:
+        _atomic_save({"format": CHECKPOINT_FORMAT, "model": model.state_dict(), "epoch": epoch,
                       "arch": config.arch, "labels": list(labels),
                       "config": config.to_dict()}, self.path / "best.pt")
 
-    def save_last(self, model, optimizer, scheduler, epoch: int, best: dict, config: Any) -> None:
+    def save_last(self, model, optimizer, scheduler, scaler, epoch: int, best: dict,
+                  config: Any) -> None:
         _atomic_save({"format": CHECKPOINT_FORMAT, "model": model.state_dict(),
                       "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                      "scaler": scaler.state_dict(),
                       "epoch": epoch, "best": best, "arch": config.arch,
                       "config": config.to_dict()}, self.path / "last.pt")
 
@@ -101,10 +104,11 @@ class RunFolder:
         path = self.path / "last.pt"
         return torch.load(path, map_location="cpu", weights_only=True) if path.is_file() else None
 
-    def save_val_predictions(self, rows: np.ndarray, probs: np.ndarray, table: LabelTable) -> None:
+    def save_val_predictions(self, rows: np.ndarray, probs: np.ndarray, table: LabelTable,
+                             epoch: int) -> None:
         tmp = self.path / "val_predictions.tmp.npz"
         np.savez(tmp, ids=np.array([table.ids[i] for i in rows]), probs=probs,
-                 y=table.y[rows], labels=np.array(table.labels))
+                 y=table.y[rows], labels=np.array(table.labels), epoch=np.array(epoch))
         tmp.replace(self.path / "val_predictions.npz")
 
     def load_val_predictions(self) -> dict[str, np.ndarray]:

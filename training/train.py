@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-from sklearn.metrics import roc_auc_score
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, WeightedRandomSampler
 from tqdm import tqdm
@@ -30,6 +29,7 @@ from chexnet.inference.preprocess import PreprocessSpec, normalise
 from .cache import ImageCache
 from .cam_model import build_model
 from .dataset import Splits
+from .metrics import auroc
 from .run_folder import RunFolder
 
 log = logging.getLogger(__name__)
@@ -137,6 +137,8 @@ def train(config: TrainConfig, splits: Splits, cache: ImageCache, run: RunFolder
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+        if "scaler" in state:
+            scaler.load_state_dict(state["scaler"])
         start_epoch, best = int(state["epoch"]) + 1, dict(state["best"])
         log.info("resuming %s at epoch %d", run.path, start_epoch + 1)
     train_set = CachedImages(cache, train_rows, y_train, spec, flip=True)
@@ -147,8 +149,9 @@ def train(config: TrainConfig, splits: Splits, cache: ImageCache, run: RunFolder
     epoch = start_epoch
     try:
         for epoch in range(start_epoch, config.epochs):
-            if isinstance(train_loader.sampler, DistributedSampler):
-                train_loader.sampler.set_epoch(epoch)
+            # Randomness is a function of (seed, epoch, rank), so a resumed run draws the same
+            # shuffles and flips as an uninterrupted one would.
+            _seed_epoch(config.seed, epoch, rank, train_loader)
             t0 = time.perf_counter()
             train_loss, seen = _train_epoch(net, train_loader, criterion, optimizer, scaler,
                                             device, use_amp, amp_dtype, epoch, config, rank)
@@ -162,15 +165,15 @@ def train(config: TrainConfig, splits: Splits, cache: ImageCache, run: RunFolder
             if rank == 0:
                 if val_loss < best["val_loss"]:
                     best = {"val_loss": val_loss, "epoch": epoch + 1}
-                    run.save_best(model, config, table.labels)
-                    run.save_val_predictions(val_rows, val_probs, table)
+                    run.save_best(model, config, table.labels, epoch + 1)
+                    run.save_val_predictions(val_rows, val_probs, table, epoch + 1)
                 run.log_epoch(record)
-                run.save_last(model, optimizer, scheduler, epoch, best, config)
+                run.save_last(model, optimizer, scheduler, scaler, epoch, best, config)
                 log.info("epoch %d: train loss %.4f, val loss %.4f, mean val AUROC %s",
                          epoch + 1, train_loss, val_loss, record["val_auroc"].get("mean"))
     except KeyboardInterrupt:
         if rank == 0:
-            run.mark("interrupted", epoch)
+            run.mark("interrupted", epoch - 1)  # the last *finished* epoch
         raise
     finally:
         if world > 1:
@@ -199,6 +202,18 @@ def _loader(dataset: CachedImages, config: TrainConfig, world: int, rank: int,
     return DataLoader(dataset, batch_size=config.batch_size, shuffle=True,
                       num_workers=config.workers, drop_last=len(dataset) > config.batch_size,
                       generator=torch.Generator().manual_seed(config.seed))
+
+
+def _seed_epoch(seed: int, epoch: int, rank: int, loader: DataLoader) -> None:
+    base = (seed * 1_000_003 + epoch) * 64 + rank
+    torch.manual_seed(base)
+    np.random.seed(base % 2**32)
+    if isinstance(loader.sampler, DistributedSampler):
+        loader.sampler.set_epoch(epoch)
+    elif loader.generator is not None:
+        loader.generator.manual_seed(base)
+    elif getattr(loader.sampler, "generator", None) is not None:
+        loader.sampler.generator.manual_seed(base)
 
 
 def oversampling_weights(y: np.ndarray) -> torch.Tensor:
@@ -257,12 +272,8 @@ def evaluate_loss(model, loader, criterion, device, use_amp=False, amp_dtype=tor
 
 def validation_aurocs(y: np.ndarray, probs: np.ndarray, labels: tuple[str, ...]) -> dict:
     """Per-label AUROC (None where a label has no positive or no negative) and their mean."""
-    out: dict[str, float | None] = {}
-    for j, label in enumerate(labels):
-        column = y[:, j]
-        out[label] = (float(roc_auc_score(column, probs[:, j]))
-                      if 0 < column.sum() < len(column) else None)
+    out: dict[str, float | None] = {lb: auroc(y[:, j], probs[:, j])
+                                    for j, lb in enumerate(labels)}
     defined = [v for v in out.values() if v is not None]
     out["mean"] = float(np.mean(defined)) if defined else None
     return out
-

@@ -90,3 +90,35 @@ def test_help_answers_questions():
     assert done.returncode == 0
     for needle in ("--cam-out", "--threshold", "--device", "examples:", "not analysed"):
         assert needle in done.stdout
+
+
+def test_cam_names_never_collide(tiny_model, nih_png, tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    shutil.copy(nih_png, tmp_path / "in" / "a b.png")
+    shutil.copy(nih_png, tmp_path / "in" / "a_b.png")
+    assert main(["predict", str(tmp_path / "in"), "--model", str(tiny_model), "--cam-out",
+                 str(tmp_path / "cams"), "--finding", "Mass"]) == 0
+    assert len(list((tmp_path / "cams").glob("*.png"))) == 2
+
+
+def test_malformed_rescale_is_one_error_and_the_other_files_still_score(tiny_model, rg1_uncr,
+                                                                         nih_png, tmp_path,
+                                                                         capsys):
+    import pydicom
+
+    ds = pydicom.dcmread(rg1_uncr)
+    ds.RescaleSlope = "7.25"
+    ds.save_as(tmp_path / "bad.dcm")
+    raw = (tmp_path / "bad.dcm").read_bytes()
+    assert raw.count(b"7.25") == 1
+    (tmp_path / "bad.dcm").write_bytes(raw.replace(b"7.25", b"abcd"))  # pydicom won't write it
+    ds.RescaleSlope = 0
+    ds.save_as(tmp_path / "zero.dcm")
+    code = main(["predict", str(tmp_path / "bad.dcm"), str(tmp_path / "zero.dcm"), str(nih_png),
+                 "--model", str(tiny_model), "--json"])
+    out = capsys.readouterr()
+    assert code == 1
+    assert len(json.loads(out.out)["results"]) == 1
+    assert "RescaleSlope is not a number" in out.err
+    assert "RescaleSlope is 0" in out.err
+    assert "Traceback" not in out.err

@@ -114,3 +114,19 @@ def test_cuda_request_without_gpu_fails_loudly(tiny_model):
         pytest.skip("this machine has a usable CUDA GPU")
     with pytest.raises(DeviceUnavailableError, match="cuda"):
         Engine(tiny_model, device="cuda")
+
+
+def test_tiny_and_elongated_images_are_not_scored(tiny_model, tmp_path):
+    from PIL import Image as PILImage
+
+    PILImage.fromarray(np.zeros((1, 1), np.uint8)).save(tmp_path / "dot.png")
+    PILImage.fromarray(np.zeros((100, 1000), np.uint8)).save(tmp_path / "strip.png")
+    PILImage.fromarray(np.full((200, 500), 90, np.uint8)).save(tmp_path / "wide.png")
+    dot, strip, wide = Engine(tiny_model).predict(
+        [load_image(tmp_path / n) for n in ("dot.png", "strip.png", "wide.png")])
+    assert dot.status == "not_analysed"
+    assert "too small" in dot.reasons[0]
+    assert strip.status == "not_analysed"
+    assert "elongated" in strip.reasons[0]
+    assert wide.status == "analysed_with_warnings"
+    assert "central 40%" in wide.warnings[0]

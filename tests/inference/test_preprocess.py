@@ -54,3 +54,17 @@ def test_bad_spec_is_refused():
         PreprocessSpec(size=224, resize=200)
     with pytest.raises(ValueError, match="per channel"):
         PreprocessSpec(channels=1)
+
+
+def test_elongated_image_is_not_resized_whole():
+    """A 1 x 60000 strip would resize to 224 x 13 million; only the crop is resampled."""
+    import tracemalloc
+
+    strip = np.tile(np.arange(60000, dtype=np.int64) % 256, (1, 1)).astype(np.uint8)
+    tracemalloc.start()
+    x, box = preprocess(strip, PreprocessSpec())
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert x.shape == (3, 224, 224)
+    assert peak < 50_000_000
+    assert box.x1 - box.x0 == pytest.approx(1.0)

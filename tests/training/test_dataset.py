@@ -121,3 +121,19 @@ def test_unknown_finding_and_empty_split_are_refused(tmp_path):
     csv.write_text(csv.read_text().replace("Mass", "Flu"))
     with pytest.raises(LabelFileError, match="unknown finding"):
         load_dataset(tmp_path)
+
+
+def test_allow_missing_keeps_the_official_split(tmp_path):
+    names = _nih_release(tmp_path, per_patient=1)
+    test = [n for n in names if int(n[:8]) > 8]
+    (tmp_path / "test_list.txt").write_text("\n".join(test) + "\n")
+    (tmp_path / "train_val_list.txt").write_text(
+        "\n".join(n for n in names if n not in test) + "\n")
+    gone = names[3]  # a train_val image in the middle of the table
+    for folder in ("images_001", "images_002"):
+        (tmp_path / folder / "images" / gone).unlink(missing_ok=True)
+    splits = load_dataset(tmp_path, val_fraction=0.25, allow_missing=True)
+    ids = splits.table.ids
+    assert sorted(ids[i] for i in splits.test) == sorted(test)
+    assert gone not in ids
+    assert len(splits.train) + len(splits.val) == len(names) - len(test) - 1

@@ -65,10 +65,22 @@ def test_interrupt_leaves_a_resumable_run(nih_sample, tmp_path, capsys, monkeypa
     assert "--resume" in err
     assert json.loads((run / "run.json").read_text())["status"] == "interrupted"
     monkeypatch.setattr(train_module, "_train_epoch", real_epoch)
+    info = json.loads((run / "run.json").read_text())
+    assert info["last_epoch"] == 1  # epoch 2 was interrupted, not finished
     code, _, err = _train(["--resume", str(run)], capsys)
     assert code == 0, err
-    epochs = [json.loads(x)["epoch"] for x in (run / "metrics.jsonl").read_text().splitlines()]
-    assert epochs == [1, 2, 3]
+    resumed = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in resumed] == [1, 2, 3]
+    # the same run without the interruption: identical losses (state and randomness restored)
+    straight = tmp_path / "straight"
+    code, _, err = _train([str(nih_sample), "--out", str(straight), "--epochs", "3", *common],
+                          capsys)
+    assert code == 0, err
+    reference = [json.loads(x) for x in (straight / "metrics.jsonl").read_text().splitlines()]
+    for a, b in zip(resumed, reference, strict=True):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-4)
+        assert a["lr"] == b["lr"]
 
 
 def test_bad_inputs_give_one_line_errors(tmp_path, capsys):
