@@ -33,9 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     d = TrainConfig()
     p = argparse.ArgumentParser(
         prog="chexnet-train", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Train a CheXNet-style model (defaults follow the CheXNet paper: "
-                    "DenseNet-121, 224 px, Adam lr 1e-3, batch 16, lr/10 on plateau, best "
-                    "validation loss kept).")
+        description="Train a CheXNet-style model. Defaults follow the CheXNet paper:\n"
+                    "DenseNet-121, 224 px, Adam lr 1e-3, batch 16, lr/10 on plateau,\n"
+                    "best validation loss kept.")
     p.add_argument("data", nargs="?", type=Path, help="NIH release folder or generic CSV")
     p.add_argument("--out", type=Path, help="run folder (default runs/<time>-<arch>)")
     p.add_argument("--resume", type=Path, metavar="RUN", help="continue the run in RUN")
