@@ -15,6 +15,7 @@ import pytest
 
 pytest.importorskip("torch", reason="training extra (torch) not installed")
 
+from chexnet.inference import Engine
 from chexnet.inference.cli import main as chexnet
 from chexnet.training import cli as train_cli
 from chexnet.training.phantom import write_phantom_dataset
@@ -31,6 +32,16 @@ def test_trainer_learns_phantoms_and_cams_point_at_the_lesions(tmp_path, capsys)
     package = tmp_path / "phantom.onnx"
     assert chexnet(["export", str(run), "--out", str(package)]) == 0
     assert "max |probs diff|" in capsys.readouterr().out
+    card = Engine(package, device="cpu").card
+    assert card.labels == LABELS
+    assert card.demo is True
+    assert "maximising F1 on the validation split" in card.threshold_rule
+    assert all(0.0 <= card.threshold(lb) <= 1.0 for lb in LABELS)
+    assert set(card.validation_metrics["auroc"]) >= {*LABELS, "mean"}
+    assert card.training_data["train"]["images"] > 200
+    assert card.extra["seed"] == 0
+    assert len(card.extra["checkpoint_sha256"]) == 64
+    assert (card.preprocess.size, card.preprocess.resize) == (128, 128)
     out = tmp_path / "eval"
     assert chexnet(["eval", "--model", str(package), "--data", str(tmp_path / "ph"), "--labels",
                     str(labels_csv), "--images", str(run / "splits" / "test_list.txt"),
