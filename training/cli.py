@@ -71,7 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.command_line = ["chexnet-train", *argv]
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(message)s")
     if args.resume is None and args.data is None:
@@ -133,7 +135,8 @@ def _run(args: argparse.Namespace) -> int:
     # Under torchrun, process 0 writes the run folder and builds the cache; the others wait,
     # then open both.
     if rank == 0 and args.resume is None:
-        RunFolder.create(out, config.to_dict(), splits, sys.argv, data_path=Path(data))
+        RunFolder.create(out, config.to_dict(), splits, args.command_line,
+                         data_path=Path(data))
     if rank == 0:
         build_cache(paths, config.spec(), cache_dir, workers=config.workers, report_dir=run_dir)
     if world > 1:

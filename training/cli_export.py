@@ -36,6 +36,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="package version (default: today's date, YYYY.MM.DD)")
     p.add_argument("--threshold-rule", choices=("max_f1", "youden"), default="max_f1")
     p.add_argument("--description", default="", help="free text for the card")
+    p.add_argument("--evaluate-test", action="store_true",
+                   help="after exporting, run the package on the run's held-out test split and "
+                        "put the test metrics (AUROC with 95%% patient-level bootstrap CIs) in "
+                        "its card; the full report goes to RUN/test_eval/")
     p.add_argument("--no-demo", action="store_true",
                    help="mark the model as not a demo (only for models trained and validated "
                         "on a full data set; the default marks every package demo)")
@@ -51,16 +55,68 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("`chexnet export` needs torch: pip install 'chexnet[train]'") from err
     try:
         report, card = export_run(args)
+        if args.evaluate_test:
+            card = add_test_metrics(args.source if args.source.is_dir() else args.source.parent,
+                                    args.out, card)
     except (FileNotFoundError, ValueError) as err:
         raise UsageError(str(err)) from err
     print(f"wrote {report.path}: {card.name} {card.version}, {len(card.labels)} labels, "
           f"demo={card.demo}; ONNX Runtime vs torch on {report.n_inputs} validation images: "
           f"max |probs diff| {report.max_abs_diff_probs:.1e} (limit 1e-4)")
+    test = card.extra.get("test_metrics", {}).get("per_class", {})
     for label in card.labels:
         auc = card.validation_metrics.get("auroc", {}).get(label)
-        print(f"  {label:<20} threshold {card.threshold(label):.3f}   validation AUROC "
-              f"{'n/a' if auc is None else f'{auc:.3f}'}")
+        line = (f"  {label:<20} threshold {card.threshold(label):.3f}   validation AUROC "
+                f"{'n/a' if auc is None else f'{auc:.3f}'}")
+        if label in test:
+            t = test[label]
+            ci = t.get("auroc_ci") or [None, None]
+            line += ("   test AUROC n/a" if t.get("auroc") is None else
+                     f"   test AUROC {t['auroc']:.3f} ({ci[0]:.3f}-{ci[1]:.3f})")
+        print(line)
     return 0
+
+
+def add_test_metrics(run_dir: Path, package: Path, card):
+    """Evaluate ``package`` on the run's test split and store the headline metrics in its card
+    (the ONNX file is rewritten with the new card and loaded again to check it)."""
+    import dataclasses
+    import json
+
+    import onnx
+
+    from chexnet.inference.card import attach_card
+    from chexnet.inference.engine import Engine
+
+    from .evaluate import EvalOptions, evaluate
+    from .readers import canonical_label
+
+    info = json.loads((run_dir / "run.json").read_text())
+    data = Path(info["data_path"])
+    labels = data / next(n for n in ("Data_Entry_2017_v2020.csv", "Data_Entry_2017.csv")
+                         if (data / n).is_file()) if data.is_dir() else data
+    out = run_dir / "test_eval"
+    result = evaluate(EvalOptions(labels=labels, out=out, model=str(package),
+                                  data=data if data.is_dir() else data.parent,
+                                  images=run_dir / "splits" / "test_list.txt",
+                                  thresholds="card", device="cpu"))
+    m = result.metrics
+    ours = {canonical_label(lb): lb for lb in card.labels}  # eval spells NIH labels its way
+    keep = ("auroc", "auroc_ci", "n_positive", "n_negative", "sensitivity", "specificity", "f1")
+    summary = {"split": "the run's held-out test split (splits/test_list.txt)",
+               "n_images": m["n_images"], "n_patients": m["n_patients"],
+               "mean_auroc": m["mean_auroc"], "mean_auroc_ci": m.get("mean_auroc_ci"),
+               "per_class": {ours.get(lb, lb): {k: v.get(k) for k in keep}
+                             for lb, v in m["per_class"].items()},
+               "ci_method": "95% percentile CI, 1000 patient-level bootstrap resamples"}
+    card = dataclasses.replace(card, extra={**card.extra, "test_metrics": summary})
+    proto = onnx.load(str(package))
+    attach_card(proto, card)
+    tmp = package.with_name(package.name + ".part")
+    onnx.save(proto, str(tmp))
+    Engine(tmp, device="cpu")  # the rewritten package must still load and match its card
+    tmp.replace(package)
+    return card
 
 
 def export_run(args: argparse.Namespace):
@@ -96,10 +152,11 @@ def export_run(args: argparse.Namespace):
     except RuntimeError as err:
         raise ValueError(f"{ckpt_path}: weights do not fit a {state['arch']} with "
                          f"{len(labels)} labels ({str(err).splitlines()[0]})") from None
-    if "epoch" not in state or int(val["epoch"]) != int(state["epoch"]):
+    val_epoch = int(val["epoch"]) if "epoch" in val else None
+    if "epoch" not in state or val_epoch != int(state["epoch"]):
         raise ValueError(f"{ckpt_path}: not the checkpoint the run's validation predictions "
-                         f"belong to (epoch {state.get('epoch')} vs {int(val['epoch'])}); "
-                         "export the run folder or its best.pt")
+                         f"belong to (epoch {state.get('epoch')} vs {val_epoch}); export the "
+                         "run folder or its best.pt, from a run of this chexnet version")
     y, probs = val["y"], val["probs"]
     thresholds = choose_thresholds(y, probs, rule=args.threshold_rule)
     aurocs = validation_aurocs(y, probs, labels)
