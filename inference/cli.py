@@ -17,7 +17,8 @@ from pathlib import Path
 from .dicom_reader import DEFAULT_MAX_PIXELS
 from .engine import DEVICES, Engine
 from .errors import ChexnetError, ChexnetInputError, DeviceUnavailableError, ModelPackageError
-from .models import resolve_model
+from .models import list_models, resolve_model, sample_study_path
+from .registry import add_package, remove_package, user_models_dir
 from .render import model_header, prediction_text, safe_name, write_cam_png
 from .study import Instance, iter_files, scan
 
@@ -30,11 +31,17 @@ examples:
   chexnet predict study.dcm                      rank the 14 findings for one image
   chexnet predict /data/study_folder --json      a folder is a study: every image, frontal first
   chexnet predict cxr.png --cam-out cams/ --finding Effusion --threshold 0.6
+  chexnet predict --sample --model my-model      the bundled sample: a real CR chest PA (DICOM)
 
 Inputs are recognised by content: DICOM with or without suffix, PNG, JPEG. Images outside the
 model's intended use (lateral views, other body parts, non-radiographs) are reported as
 "not analysed" with the reason, never silently scored.
 """
+
+
+MODEL_HELP = ("model package: a path to an .onnx file or a package name from `chexnet models`. "
+              "An existing file path wins, then names of user packages (`chexnet models add`), "
+              "then bundled names (default: the bundled model)")
 
 
 def _unit_interval(text: str) -> float:
@@ -56,9 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
                                    "above the model's operating points, optionally write CAM "
                                    "overlays.", epilog=PREDICT_EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("inputs", nargs="+", metavar="PATH", help="DICOM/PNG/JPEG files or folders")
-    p.add_argument("--model", metavar="PKG", help="model package (.onnx) path or name "
-                                                  "(default: the bundled model)")
+    p.add_argument("inputs", nargs="*", metavar="PATH", help="DICOM/PNG/JPEG files or folders")
+    p.add_argument("--sample", action="store_true",
+                   help="also analyse the bundled sample study (a real CR chest PA radiograph "
+                        "from pydicom-data); PATHs are optional with it")
+    p.add_argument("--model", metavar="PKG", help=MODEL_HELP)
     p.add_argument("--device", choices=DEVICES, default="auto",
                    help="execution device (default: auto = TensorRT, CUDA, then CPU)")
     p.add_argument("--json", action="store_true", help="print results as JSON")
@@ -75,8 +84,74 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                    help=f"refuse images larger than this (default {DEFAULT_MAX_PIXELS:,})")
     p.set_defaults(func=cmd_predict)
+    _add_models_command(sub)
     _add_plugin_commands(sub)
     return parser
+
+
+def _add_models_command(sub: argparse._SubParsersAction) -> None:
+    m = sub.add_parser("models", help="list, add or remove model packages",
+                       description="Model packages: the bundled ones and the user's own, kept in "
+                                   f"{user_models_dir()} (set CHEXNET_HOME to move it; packages "
+                                   "go in its models/ folder). Without a subcommand: list.")
+    m.add_argument("--json", action="store_true", help="print the list as JSON")
+    m.set_defaults(func=cmd_models_list)
+    msub = m.add_subparsers(dest="models_command", metavar="SUBCOMMAND")
+    ls = msub.add_parser("list", help="list bundled and user packages (the default)")
+    ls.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                    help="print the list as JSON")
+    ls.set_defaults(func=cmd_models_list)
+    add = msub.add_parser("add", help="copy a package into the user folder and register it",
+                          description="Check a package (card, graph, external data), copy it "
+                                      "into the user models folder and record its sha256; a "
+                                      "registered package that later changes is refused.")
+    add.add_argument("package", metavar="PKG", type=Path, help="model package (.onnx) to add")
+    add.add_argument("--name", help="name to use with --model (default: the file name stem)")
+    add.add_argument("--force", action="store_true", help="replace a user package of that name")
+    add.set_defaults(func=cmd_models_add)
+    rm = msub.add_parser("remove", help="delete a user package and forget it")
+    rm.add_argument("name", metavar="NAME", help="user package name (see `chexnet models`)")
+    rm.set_defaults(func=cmd_models_remove)
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    rows = list_models()
+    if getattr(args, "json", False):
+        json.dump({"user_models_dir": str(user_models_dir()),
+                   "models": [r.to_dict() for r in rows]}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    if not rows:
+        print(f"no model packages installed (user folder: {user_models_dir()}); add one with "
+              "`chexnet models add PKG`")
+        return EXIT_OK
+    table = [("NAME", "SOURCE", "CARD", "VERSION", "SHA256", "DEMO", "AUROC", "PATH")]
+    for r in rows:
+        demo = "-" if r.demo is None else ("yes" if r.demo else "no")
+        table.append((r.name, r.source if r.ok else f"{r.source} BROKEN", r.card_name or "-",
+                      r.version or "-", (r.sha256 or "-")[:12], demo,
+                      "-" if r.auroc is None else f"{r.auroc:.3f}", r.path))
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
+    for row in table:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
+    for r in rows:
+        if not r.ok:
+            print(f"broken: {r.name} ({r.source}): {r.problem}")
+    return EXIT_OK
+
+
+def cmd_models_add(args: argparse.Namespace) -> int:
+    entry = add_package(args.package, args.name, force=args.force)
+    demo = " (DEMO)" if entry.demo else ""
+    print(f"added {entry.name}: {entry.card_name} {entry.version}{demo}, sha256 "
+          f"{entry.sha256[:12]}, at {entry.path}\nuse it with --model {entry.name}")
+    return EXIT_OK
+
+
+def cmd_models_remove(args: argparse.Namespace) -> int:
+    path = remove_package(args.name)
+    print(f"removed {args.name} ({path})")
+    return EXIT_OK
 
 
 def _add_plugin_commands(sub: argparse._SubParsersAction) -> None:
@@ -110,6 +185,11 @@ def _ordered_instances(inputs: Sequence[str]) -> tuple[list[Instance], list[Chex
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    if args.sample:
+        args.inputs = [*args.inputs, str(sample_study_path())]
+    if not args.inputs:
+        raise UsageError("give DICOM/PNG/JPEG files or folders to analyse, or --sample for the "
+                         "bundled sample study")
     engine = Engine(resolve_model(args.model), device=args.device, batch_size=args.batch_size)
     if args.finding and args.finding not in engine.labels:
         raise UsageError(f"--finding {args.finding!r} is not a label of this model; it knows: "

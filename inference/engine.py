@@ -100,15 +100,22 @@ class Engine:
         Images per ONNX Runtime call.
     threads
         Intra-op threads for the CPU provider (default: ONNX Runtime's choice, the core count).
+    check_registry
+        Refuse a registered package whose file changed, or external data outside its folder
+        (only ``chexnet models add``, which is re-registering the file, turns this off).
     """
 
     def __init__(self, package: str | Path, *, device: str = "auto", batch_size: int = 8,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, check_registry: bool = True) -> None:
         self.path = Path(package)
         if not self.path.is_file():
             raise ModelPackageError(self.path, "model package not found",
                                     "pass an existing .onnx file with --model, or see "
                                     "`chexnet models`")
+        from .registry import verify_package  # registry uses Engine: import here, not at top
+
+        if check_registry:  # changed since registered? external data outside its folder?
+            verify_package(self.path)
         self.batch_size = max(1, int(batch_size))
         self.sha256 = file_sha256(self.path)
         options = ort.SessionOptions()
