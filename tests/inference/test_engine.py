@@ -90,7 +90,7 @@ def test_missing_and_garbage_packages_are_named(tmp_path):
         Engine(tmp_path / "nope.onnx")
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"not a model")
-    with pytest.raises(ModelPackageError, match="not a readable ONNX file|cannot load"):
+    with pytest.raises(ModelPackageError, match=r"not a readable ONNX file|cannot load"):
         Engine(junk)
 
 
