@@ -119,8 +119,11 @@ def _listing(name: str, source: str, path: Path, registered: str | None) -> Mode
     except Exception as err:  # a listing never crashes on one bad package
         return ModelListing(name, source, str(path), registered, sha256=sha,
                             problem=f"{type(err).__name__}: {err}")
-    auroc = (card.validation_metrics or {}).get("auroc")
-    mean = auroc.get("mean") if isinstance(auroc, dict) else None
+    # Headline: the held-out test mean AUROC where the card has one, else the validation mean.
+    mean = (card.extra.get("test_metrics") or {}).get("mean_auroc")
+    if mean is None:
+        auroc = (card.validation_metrics or {}).get("auroc")
+        mean = auroc.get("mean") if isinstance(auroc, dict) else None
     return ModelListing(name, source, str(path), registered, card.name, card.version, sha,
                         bool(card.demo), float(mean) if isinstance(mean, int | float) else None)
 

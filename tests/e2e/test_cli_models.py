@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -49,7 +50,7 @@ def test_add_list_remove_round_trip(home, tmp_path, capsys):
         assert main(argv) == 0
         doc = _json(capsys)
         assert doc["user_models_dir"] == str(home / "models")
-        by = {m["name"]: m for m in doc["models"]}
+        by = {m["name"]: m for m in doc["models"] if m["source"] == "user"}
         assert set(by) == {"scored", "tiny"}
         assert by["scored"]["auroc"] == pytest.approx(0.8412)
         assert by["scored"]["demo"] is False
@@ -131,7 +132,7 @@ def test_a_broken_file_in_the_user_folder_is_listed_not_fatal(home, tmp_path, ca
     capsys.readouterr()
     assert main(["models"]) == 0
     out = capsys.readouterr().out
-    assert "junk  user BROKEN" in out
+    assert re.search(r"^junk\s+user BROKEN", out, re.MULTILINE)
     assert "broken: junk (user): it is not a readable ONNX" in out
     assert main(["models", "--json"]) == 0
     by = {m["name"]: m for m in _json(capsys)["models"]}
