@@ -158,7 +158,7 @@ def export_run(args: argparse.Namespace):
                          f"belong to (epoch {state.get('epoch')} vs {val_epoch}); export the "
                          "run folder or its best.pt, from a run of this chexnet version")
     y, probs = val["y"], val["probs"]
-    thresholds = choose_thresholds(y, probs, rule=args.threshold_rule)
+    thresholds = choose_thresholds(y, probs, rule=args.threshold_rule, labels=labels)
     aurocs = validation_aurocs(y, probs, labels)
     spec = PreprocessSpec(size=cfg["size"], resize=cfg["resize"])
     splits = load_dataset(Path(info["data_path"]), labels=cfg["labels"],
