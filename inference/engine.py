@@ -9,8 +9,10 @@ silently running on the CPU.
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import logging
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +37,14 @@ _PROVIDER = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
 
 
 def file_sha256(path: str | Path) -> str:
+    """sha256 of a file, hashed once per (file, size, modification time): resolving, verifying
+    and loading a 28 MB package all ask for it."""
+    st = os.stat(path)
+    return _sha256_of(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):

@@ -111,8 +111,7 @@ def _listing(name: str, source: str, path: Path, registered: str | None) -> Mode
     sha = None
     try:
         sha = file_sha256(path)
-        verify_package(path)
-        card = Engine(path, device="cpu").card
+        card = Engine(path, device="cpu").card  # verifies the package too
     except ChexnetError as err:
         return ModelListing(name, source, str(path), registered, sha256=sha,
                             problem=_reason(err))
