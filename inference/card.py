@@ -17,6 +17,8 @@ CARD_SCHEMA = 1
 INPUT_NAME = "image"
 PROBS_NAME = "probs"
 CAMS_NAME = "cams"
+#: Operating threshold for a label whose card gives none.
+DEFAULT_THRESHOLD = 0.5
 
 #: ChestX-ray14's 14 pathologies in the order of the NIH release and the CheXNet paper.
 CHESTXRAY14_LABELS = (
@@ -53,7 +55,7 @@ class ModelCard:
             raise ValueError(f"thresholds for unknown labels: {sorted(unknown)}")
 
     def threshold(self, label: str) -> float:
-        return float(self.thresholds.get(label, 0.5))
+        return float(self.thresholds.get(label, DEFAULT_THRESHOLD))
 
     def to_json(self) -> str:
         d = asdict(self)

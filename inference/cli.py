@@ -44,7 +44,7 @@ MODEL_HELP = ("model package: a path to an .onnx file or a package name from `ch
               "then bundled names (default: the bundled model)")
 
 
-def _unit_interval(text: str) -> float:
+def unit_interval(text: str) -> float:
     value = float(text)
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
@@ -75,10 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write a PNG per image with the CAM of the top finding overlaid")
     p.add_argument("--finding", metavar="NAME",
                    help="overlay this finding's CAM instead of the top one")
-    p.add_argument("--threshold", type=_unit_interval, default=0.5,
+    p.add_argument("--threshold", type=unit_interval, default=0.5,
                    help="CAM values below this, after scaling each map to 0..1 (min..max), are "
                         "transparent (default 0.5)")
-    p.add_argument("--opacity", type=_unit_interval, default=0.5,
+    p.add_argument("--opacity", type=unit_interval, default=0.5,
                    help="overlay opacity, 0..1 (default 0.5)")
     p.add_argument("--batch-size", type=int, default=8, help="images per inference call")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,

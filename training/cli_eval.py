@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from chexnet.inference.cli import unit_interval
 from chexnet.inference.engine import DEVICES
 
 EVAL_EPILOG = """\
@@ -43,11 +44,9 @@ def _thresholds(text: str) -> str:
     if text == "card":
         return text
     try:
-        value = float(text)
+        unit_interval(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is neither 'card' nor a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
     return text
 
 

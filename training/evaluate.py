@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from chexnet.inference.cam import cam_on_image
+from chexnet.inference.card import DEFAULT_THRESHOLD
 from chexnet.inference.dicom_reader import DEFAULT_MAX_PIXELS
 
 from . import eval_io, metrics, report
@@ -24,7 +25,6 @@ from .readers import canonical_label, compare_readers, majority_vote, read_indiv
 
 log = logging.getLogger(__name__)
 
-DEFAULT_THRESHOLD = 0.5
 TOP_K = 3
 
 

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
+from chexnet.inference.card import DEFAULT_THRESHOLD
+
 log = logging.getLogger(__name__)
 
 THRESHOLD_RULES = ("max_f1", "youden")
-FALLBACK_THRESHOLD = 0.5
 
 
 def undefined_auroc_reason(y: np.ndarray) -> str | None:
@@ -206,7 +207,7 @@ def choose_thresholds(y_true: np.ndarray, probs: np.ndarray, rule: str = "max_f1
     y, probs = np.atleast_2d(np.asarray(y_true).astype(bool)), np.atleast_2d(probs)
     n_cls = y.shape[1]
     names = list(labels) if labels is not None else [str(c) for c in range(n_cls)]
-    out = np.full(n_cls, FALLBACK_THRESHOLD, dtype=np.float64)
+    out = np.full(n_cls, DEFAULT_THRESHOLD, dtype=np.float64)
     fallback = []
     for c in range(n_cls):
         yc, sc = y[:, c], np.asarray(probs[:, c], dtype=np.float64)
@@ -222,7 +223,7 @@ def choose_thresholds(y_true: np.ndarray, probs: np.ndarray, rule: str = "max_f1
     if fallback:
         log.warning("choose_thresholds(%s): no threshold can be chosen for %s (no positive or "
                     "no negative images); using %.1f", rule, ", ".join(fallback),
-                    FALLBACK_THRESHOLD)
+                    DEFAULT_THRESHOLD)
     return out
 
 
