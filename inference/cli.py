@@ -20,7 +20,7 @@ from .errors import ChexnetError, ChexnetInputError, DeviceUnavailableError, Mod
 from .models import list_models, resolve_model, sample_study_path
 from .registry import add_package, remove_package, user_models_dir
 from .render import model_header, prediction_text, safe_name, write_cam_png
-from .study import Instance, iter_files, scan
+from .study import Instance, scan
 
 log = logging.getLogger(__name__)
 
@@ -194,9 +194,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.finding and args.finding not in engine.labels:
         raise UsageError(f"--finding {args.finding!r} is not a label of this model; it knows: "
                          f"{', '.join(engine.labels)}")
-    if not list(iter_files(args.inputs)) and all(Path(p).exists() for p in args.inputs):
-        raise UsageError("no files found in the given folder(s)")
     instances, failures = _ordered_instances(args.inputs)
+    if not instances and not failures:
+        raise UsageError("no files found in the given folder(s)")
     out = sys.stdout
     if not args.json:
         print("\n".join(model_header(engine.model_id, engine.card, engine.providers)), file=out)

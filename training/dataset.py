@@ -17,14 +17,13 @@ warning with a list file), never a silently smaller dataset.
 
 from __future__ import annotations
 
-import csv
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .labels import SPLIT_COLUMN, LabelTable, read_data_entry, read_label_file, select_labels
+from .labels import LabelTable, read_data_entry, read_label_file, select_labels
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +90,7 @@ def load_dataset(data: Path, *, labels: str | None = None, val_fraction: float =
                                             rng)
         rule = (f"official test_list.txt; validation = {val_fraction:.0%} of train_val patients "
                 f"(seed {seed})")
-    elif SPLIT_COLUMN in _csv_header(table.source):
+    elif table.split:
         train, val, test = _explicit_splits(table)
         rule = "the CSV's split column"
     else:
@@ -172,22 +171,12 @@ def _split_rows_by_patient(table: LabelTable, rows: np.ndarray, fractions: tuple
 
 
 def _explicit_splits(table: LabelTable) -> tuple[np.ndarray, ...]:
-    with open(table.source, newline="", encoding="utf-8-sig") as fh:
-        records = list(csv.DictReader(fh))
-    by_id = {rec[next(iter(rec))].strip(): (rec.get(SPLIT_COLUMN) or "").strip().lower()
-             for rec in records}
-    values = [by_id.get(name, "") for name in table.ids]
-    bad = sorted({v for v in values if v not in SPLIT_NAMES})
+    bad = sorted({v for v in table.split if v not in SPLIT_NAMES})
     if bad:
         raise DatasetError(f"{table.source}: split column values must be train/val/test, "
                            f"found {bad}")
-    return tuple(np.array([i for i, v in enumerate(values) if v == s], dtype=np.int64)
+    return tuple(np.array([i for i, v in enumerate(table.split) if v == s], dtype=np.int64)
                  for s in SPLIT_NAMES)
-
-
-def _csv_header(path: Path) -> list[str]:
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        return next(csv.reader(fh), [])
 
 
 def _check_splits(splits: Splits) -> None:

@@ -42,6 +42,7 @@ class LabelTable:
     y: np.ndarray  # uint8 [N, C]
     source: Path
     paths: tuple[Path | None, ...] = ()
+    split: tuple[str, ...] = ()  # the generic CSV's split column, when it has one
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -50,7 +51,8 @@ class LabelTable:
         rows = np.asarray(rows, dtype=np.int64)
         return replace(self, ids=tuple(self.ids[i] for i in rows),
                        patients=tuple(self.patients[i] for i in rows), y=self.y[rows],
-                       paths=tuple(self.paths[i] for i in rows) if self.paths else ())
+                       paths=tuple(self.paths[i] for i in rows) if self.paths else (),
+                       split=tuple(self.split[i] for i in rows) if self.split else ())
 
     def index(self) -> dict[str, int]:
         return {name: i for i, name in enumerate(self.ids)}
@@ -111,7 +113,8 @@ def read_generic_csv(path: str | Path, labels: tuple[str, ...] | None = None) ->
                                                        "column per label")
     pos = {c: header.index(c) for c in columns}
     pat = header.index(PATIENT_COLUMN) if PATIENT_COLUMN in header else None
-    ids, patients, rows, paths = [], [], [], []
+    spl = header.index(SPLIT_COLUMN) if SPLIT_COLUMN in header else None
+    ids, patients, rows, paths, split = [], [], [], [], []
     for line_no, rec in enumerate(records, start=2):
         if not rec or not rec[0].strip():
             continue
@@ -126,13 +129,15 @@ def read_generic_csv(path: str | Path, labels: tuple[str, ...] | None = None) ->
         name = rec[0].strip()
         ids.append(name)
         patients.append(rec[pat].strip() if pat is not None else name)
+        if spl is not None:
+            split.append(rec[spl].strip().lower() if spl < len(rec) else "")
         rows.append(values)
         p = Path(name)
         paths.append(p if p.is_absolute() else path.parent / p)
     if not ids:
         raise LabelFileError(path, "no rows", "the label file lists no images")
     return LabelTable(tuple(ids), tuple(patients), tuple(columns),
-                      np.asarray(rows, dtype=np.uint8), path, tuple(paths))
+                      np.asarray(rows, dtype=np.uint8), path, tuple(paths), tuple(split))
 
 
 def select_labels(table: LabelTable, spec: str | None) -> LabelTable:
