@@ -49,6 +49,16 @@ def _header(path: Path) -> list[str]:
         return [h.strip() for h in next(csv.reader(fh), [])]
 
 
+def _data_rows(path: Path):
+    """(line number, row) for every non-blank row after the header."""
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        next(reader, None)
+        for line_no, rec in enumerate(reader, start=2):
+            if rec and any(v.strip() for v in rec):
+                yield line_no, rec
+
+
 def load_truth(path: str | Path) -> LabelTable:
     """An NIH Data_Entry CSV, a generic path + 0/1 CSV, or a ``test_labels.csv`` YES/NO file
     (recognised by its header); label names in ChestX-ray14 spelling."""
@@ -85,27 +95,22 @@ def read_predictions(path: str | Path) -> PredictionTable:
                              "repeat a finding", "give one probability column per label")
     i_id = header.index(id_col)
     ids, rows, seen = [], [], set()
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
-        next(reader)
-        for line_no, rec in enumerate(reader, start=2):
-            if not rec or not any(v.strip() for v in rec):
-                continue
-            try:
-                values = [float(rec[i]) for i in cols]
-            except (ValueError, IndexError):
-                raise EvalInputError(path, f"line {line_no}: a probability is missing or not a "
-                                     "number", "fix the row or remove it") from None
-            if not all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in values):
-                raise EvalInputError(path, f"line {line_no}: probabilities must lie in [0, 1]",
-                                     "write probabilities (after the sigmoid), not logits")
-            name = rec[i_id].strip()
-            if name in seen:
-                raise EvalInputError(path, f"line {line_no}: image {name!r} is listed twice",
-                                     "keep one row per image")
-            seen.add(name)
-            ids.append(name)
-            rows.append(values)
+    for line_no, rec in _data_rows(path):
+        try:
+            values = [float(rec[i]) for i in cols]
+        except (ValueError, IndexError):
+            raise EvalInputError(path, f"line {line_no}: a probability is missing or not a "
+                                 "number", "fix the row or remove it") from None
+        if not all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in values):
+            raise EvalInputError(path, f"line {line_no}: probabilities must lie in [0, 1]",
+                                 "write probabilities (after the sigmoid), not logits")
+        name = rec[i_id].strip()
+        if name in seen:
+            raise EvalInputError(path, f"line {line_no}: image {name!r} is listed twice",
+                                 "keep one row per image")
+        seen.add(name)
+        ids.append(name)
+        rows.append(values)
     if not ids:
         raise EvalInputError(path, "no rows", "the predictions CSV lists no images")
     return PredictionTable(tuple(ids), labels, np.asarray(rows, dtype=np.float64), path)
@@ -161,22 +166,17 @@ def read_bboxes(path: str | Path) -> list[Box]:
     path = Path(path)
     _header(path)
     boxes = []
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
-        next(reader)
-        for line_no, rec in enumerate(reader, start=2):
-            if not rec or not any(v.strip() for v in rec):
-                continue
-            try:
-                x, y, w, h = (float(v) for v in rec[2:6])
-            except ValueError:
-                raise EvalInputError(path, f"line {line_no}: x, y, w, h must be numbers",
-                                     "use the BBox_List_2017.csv layout: Image Index, Finding "
-                                     "Label, x, y, w, h") from None
-            if len(rec) < 6 or w <= 0 or h <= 0:
-                raise EvalInputError(path, f"line {line_no}: a box needs x, y and a positive "
-                                     "w and h", "fix the row or remove it")
-            boxes.append(Box(rec[0].strip(), canonical_label(rec[1]), x, y, w, h))
+    for line_no, rec in _data_rows(path):
+        try:
+            x, y, w, h = (float(v) for v in rec[2:6])
+        except ValueError:
+            raise EvalInputError(path, f"line {line_no}: x, y, w, h must be numbers",
+                                 "use the BBox_List_2017.csv layout: Image Index, Finding "
+                                 "Label, x, y, w, h") from None
+        if len(rec) < 6 or w <= 0 or h <= 0:
+            raise EvalInputError(path, f"line {line_no}: a box needs x, y and a positive "
+                                 "w and h", "fix the row or remove it")
+        boxes.append(Box(rec[0].strip(), canonical_label(rec[1]), x, y, w, h))
     if not boxes:
         raise EvalInputError(path, "no boxes", "the box list is empty")
     return boxes
