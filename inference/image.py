@@ -110,11 +110,13 @@ class Image:
     def with_warnings(self, *extra: str) -> Image:
         return replace(self, warnings=self.warnings + tuple(w for w in extra if w))
 
-    def display_u8(self, window: Window | None = None) -> np.ndarray:
+    def display_u8(self, window: Window | None = None, *, cache: bool = True) -> np.ndarray:
         """The image as 8-bit display values (bright = dense), through the whole pipeline.
 
         With ``window=None`` the file's VOI LUT, else its first window, is used. This is the
         image the model sees (the NIH PNGs it is trained on are exactly such 8-bit renderings).
+        ``cache=False`` is for interactive window/level, where every drag step is a new window
+        and caching each would grow memory without bound.
         """
         key = None if window is None else (window.center, window.width, window.function)
         cached = self._display_cache.get(key)
@@ -122,7 +124,8 @@ class Image:
             return cached
         out = self._render(window)
         out.setflags(write=False)
-        self._display_cache[key] = out
+        if cache:
+            self._display_cache[key] = out
         return out
 
     def _render(self, window: Window | None) -> np.ndarray:
