@@ -40,11 +40,15 @@ def jet_lut(n: int = 256) -> np.ndarray:
 
 
 def normalise_cam(cam: np.ndarray) -> np.ndarray:
-    """Min-max scale one CAM to [0, 1] (a constant map becomes all zeros)."""
+    """Min-max scale one CAM to [0, 1] (a constant map becomes all zeros; NaN cells, which a
+    merged test-time-augmentation CAM has where no crop looked, stay NaN)."""
     cam = np.asarray(cam, dtype=np.float32)
-    lo, hi = float(cam.min()), float(cam.max())
+    finite = np.isfinite(cam)
+    if not finite.any():
+        return np.full_like(cam, np.nan)
+    lo, hi = float(cam[finite].min()), float(cam[finite].max())
     if hi - lo < 1e-12:
-        return np.zeros_like(cam)
+        return np.where(finite, np.float32(0.0), np.float32(np.nan))
     return (cam - lo) / (hi - lo)
 
 
@@ -64,10 +68,24 @@ def cam_on_image(cam: np.ndarray, crop_box: CropBox, image_shape: tuple[int, int
     out = np.full((oh, ow), np.nan, dtype=np.float32)
     if x1 <= x0 or y1 <= y0:
         return out
-    small = PILImage.fromarray(normalise_cam(cam), mode="F")
-    big = np.asarray(small.resize((x1 - x0, y1 - y0), PILImage.Resampling.BILINEAR))
+    norm = normalise_cam(cam)
+    size = (x1 - x0, y1 - y0)
+    valid = np.isfinite(norm)
+    if valid.all():
+        big = _bilinear(norm, size)
+    else:
+        # cells no crop saw: resample values and coverage separately (normalised convolution,
+        # so NaN does not bleed into the neighbours), unseen where under half covered
+        cover = _bilinear(valid.astype(np.float32), size)
+        filled = _bilinear(np.where(valid, norm, 0.0).astype(np.float32), size)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            big = np.where(cover >= 0.5, filled / cover, np.nan)
     out[y0:y1, x0:x1] = np.clip(big, 0.0, 1.0)
     return out
+
+
+def _bilinear(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    return np.asarray(PILImage.fromarray(a, mode="F").resize(size, PILImage.Resampling.BILINEAR))
 
 
 def colourise(heat: np.ndarray, threshold: float = 0.5, opacity: float = 0.5,

@@ -21,6 +21,7 @@ from .models import list_models, resolve_model, sample_study_path
 from .registry import add_package, remove_package, user_models_dir
 from .render import model_header, prediction_text, safe_name, write_cam_png
 from .study import Instance, scan
+from .tta import TTA_MODES
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=8, help="images per inference call")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                    help=f"refuse images larger than this (default {DEFAULT_MAX_PIXELS:,})")
+    p.add_argument("--tta", choices=TTA_MODES, default=None,
+                   help="test-time augmentation: five-crop = 4 corners + centre of a larger "
+                        "resize, ten-crop = those and their mirror images; probabilities "
+                        "averaged, CAMs merged over the image (default: the model card's, the "
+                        "one its thresholds assume)")
     p.set_defaults(func=cmd_predict)
     _add_models_command(sub)
     _add_plugin_commands(sub)
@@ -190,7 +196,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not args.inputs:
         raise UsageError("give DICOM/PNG/JPEG files or folders to analyse, or --sample for the "
                          "bundled sample study")
-    engine = Engine(resolve_model(args.model), device=args.device, batch_size=args.batch_size)
+    engine = Engine(resolve_model(args.model), device=args.device, batch_size=args.batch_size,
+                    tta=args.tta)
     if args.finding and args.finding not in engine.labels:
         raise UsageError(f"--finding {args.finding!r} is not a label of this model; it knows: "
                          f"{', '.join(engine.labels)}")
@@ -200,6 +207,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     out = sys.stdout
     if not args.json:
         print("\n".join(model_header(engine.model_id, engine.card, engine.providers)), file=out)
+        if engine.tta != "none" or engine.card.tta != "none":
+            print(f"test-time augmentation: {engine.tta} (the card's thresholds assume "
+                  f"{engine.card.tta})", file=out)
     results = []
     used_stems: set[str] = set()
     for start in range(0, len(instances), engine.batch_size):
@@ -241,7 +251,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         card = engine.card
         doc = {"model": {"name": card.name, "version": card.version, "sha256": engine.sha256,
                          "demo": card.demo, "arch": card.arch, "labels": list(card.labels),
-                         "threshold_rule": card.threshold_rule,
+                         "threshold_rule": card.threshold_rule, "tta": engine.tta,
+                         "thresholds_assume_tta": card.tta,
                          "provider": engine.providers[0]},
                "results": results,
                "errors": [{"path": str(e.path), "error": str(e),

@@ -26,6 +26,7 @@ from .image import Image
 from .intended_use import check_intended_use
 from .prediction import ModelId, Prediction
 from .preprocess import preprocess
+from .tta import TTA_MODES, check_tta, merge_cams, merge_probs, tta_inputs
 
 log = logging.getLogger(__name__)
 
@@ -107,16 +108,22 @@ class Engine:
     device
         ``auto`` (default), ``cpu``, ``cuda`` or ``tensorrt``.
     batch_size
-        Images per ONNX Runtime call.
+        Model inputs per ONNX Runtime call: images without test-time augmentation, crops with
+        it (an image's crops may span two calls).
     threads
         Intra-op threads for the CPU provider (default: ONNX Runtime's choice, the core count).
     check_registry
         Refuse a registered package whose file changed, or external data outside its folder
         (only ``chexnet models add``, which is re-registering the file, turns this off).
+    tta
+        Test-time augmentation for :meth:`predict`: ``none``, ``five-crop`` or ``ten-crop``
+        (:mod:`chexnet.inference.tta`). Default (None): the card's ``tta``, the augmentation
+        its operating thresholds were chosen with; ``predict(..., tta=...)`` overrides per call.
     """
 
     def __init__(self, package: str | Path, *, device: str = "auto", batch_size: int = 8,
-                 threads: int | None = None, check_registry: bool = True) -> None:
+                 threads: int | None = None, check_registry: bool = True,
+                 tta: str | None = None) -> None:
         self.path = Path(package)
         if not self.path.is_file():
             raise ModelPackageError(self.path, "model package not found",
@@ -145,6 +152,11 @@ class Engine:
                 "libraries missing?); use --device cpu or install the CUDA runtime")
         self.card = self._read_card()
         self._check_graph()
+        if self.card.tta not in TTA_MODES:
+            raise ModelPackageError(self.path, f"its card names an unknown test-time "
+                                               f"augmentation {self.card.tta!r} (known: "
+                                               f"{', '.join(TTA_MODES)})")
+        self.tta = check_tta(tta) if tta is not None else self.card.tta
         self.model_id = ModelId(self.card.name, self.card.version, self.sha256, self.card.demo)
         self._thresholds = np.array([self.card.threshold(lb) for lb in self.card.labels],
                                     dtype=np.float32)
@@ -195,33 +207,64 @@ class Engine:
             cams.append(c)
         return RawOutput(np.concatenate(probs), np.concatenate(cams))
 
-    def predict(self, images: Sequence[Image]) -> list[Prediction]:
-        """Gate, preprocess and score images; one :class:`Prediction` per image, in order."""
+    def predict(self, images: Sequence[Image], *, tta: str | None = None) -> list[Prediction]:
+        """Gate, preprocess and score images; one :class:`Prediction` per image, in order.
+
+        ``tta`` (default: the engine's, i.e. the card's unless the engine was given one):
+        ``five-crop``/``ten-crop`` average the crops' probabilities and merge their CAMs over the
+        whole image (:mod:`chexnet.inference.tta`); ``none`` scores the single centre crop.
+        """
+        mode = self.tta if tta is None else check_tta(tta)
         results: list[Prediction | None] = [None] * len(images)
-        pending: list[tuple[int, Image, np.ndarray, object, tuple[str, ...]]] = []
+        todo: list[tuple[int, Image, tuple[str, ...]]] = []
         for idx, image in enumerate(images):
             decision = check_intended_use(image)
             if not decision.analyse:
                 results[idx] = self._not_analysed(image, decision.reasons, decision.warnings)
-                continue
-            x, box = preprocess(image.display_u8(), self.card.preprocess)
-            warnings = decision.warnings
-            seen = (box.x1 - box.x0) * (box.y1 - box.y0) / (image.shape[0] * image.shape[1])
-            if seen < MIN_SEEN_FRACTION:
-                warnings += (f"the model saw only the central {seen:.0%} of the image (its "
-                             "input is square)",)
-            pending.append((idx, image, x, box, warnings))
-        for start in range(0, len(pending), self.batch_size):
-            chunk = pending[start:start + self.batch_size]
-            out = self.run(np.stack([item[2] for item in chunk]))
-            for j, (idx, image, _x, box, warnings) in enumerate(chunk):
+            else:
+                todo.append((idx, image, decision.warnings))
+        for start in range(0, len(todo), self.batch_size):
+            chunk = todo[start:start + self.batch_size]
+            score = self._score_plain if mode == "none" else self._score_tta
+            for (idx, image, warnings), fields in zip(chunk, score(chunk, mode), strict=True):
+                warnings = warnings + fields.pop("warnings")
                 results[idx] = Prediction(
                     path=image.path, model=self.model_id,
                     status="analysed_with_warnings" if warnings else "analysed",
-                    labels=self.labels, probabilities=out.probs[j].astype(np.float32),
-                    thresholds=self._thresholds, cams=out.cams[j], crop_box=box,
-                    image_shape=image.shape, warnings=warnings, **_uids(image))
+                    labels=self.labels, thresholds=self._thresholds, image_shape=image.shape,
+                    warnings=warnings, tta=mode, **fields, **_uids(image))
         return [r for r in results if r is not None]
+
+    def _score_plain(self, chunk, _mode: str) -> list[dict]:
+        """One centre crop per image, one run call (the behaviour before TTA existed)."""
+        inputs = [preprocess(image.display_u8(), self.card.preprocess) for _, image, _ in chunk]
+        out = self.run(np.stack([x for x, _ in inputs]))
+        fields = []
+        for j, ((_, image, _), (_x, box)) in enumerate(zip(chunk, inputs, strict=True)):
+            seen = (box.x1 - box.x0) * (box.y1 - box.y0) / (image.shape[0] * image.shape[1])
+            fields.append({"probabilities": out.probs[j].astype(np.float32),
+                           "cams": out.cams[j], "crop_box": box,
+                           "warnings": _seen_warning(seen)})
+        return fields
+
+    def _score_tta(self, chunk, mode: str) -> list[dict]:
+        """Every crop of every image in the chunk (``batch_size`` images), in run calls of
+        ``batch_size`` inputs each, so no call is part-empty."""
+        spec = self.card.preprocess
+        inputs = [tta_inputs(image.display_u8(), spec, mode) for _, image, _ in chunk]
+        stacked = np.concatenate([t.x for t in inputs])
+        outs = [self.run(stacked[i:i + self.batch_size])
+                for i in range(0, len(stacked), self.batch_size)]
+        probs = np.concatenate([o.probs for o in outs])
+        cams = np.concatenate([o.cams for o in outs])
+        fields, at = [], 0
+        for t in inputs:
+            k = len(t.crops)
+            merged, seen = merge_cams(cams[at:at + k], t.crops, t.frame, spec.size)
+            fields.append({"probabilities": merge_probs(probs[at:at + k]), "cams": merged,
+                           "crop_box": t.box, "warnings": _seen_warning(seen)})
+            at += k
+        return fields
 
     def predict_one(self, image: Image) -> Prediction:
         return self.predict([image])[0]
@@ -231,6 +274,12 @@ class Engine:
         return Prediction(path=image.path, model=self.model_id, status="not_analysed",
                           labels=self.labels, reasons=tuple(reasons), warnings=tuple(warnings),
                           image_shape=image.shape, **_uids(image))
+
+
+def _seen_warning(seen: float) -> tuple[str, ...]:
+    if seen < MIN_SEEN_FRACTION:
+        return (f"the model saw only the central {seen:.0%} of the image (its input is square)",)
+    return ()
 
 
 def _uids(image: Image) -> dict:

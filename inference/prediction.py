@@ -40,7 +40,10 @@ class Prediction:
 
     ``status`` is ``analysed``, ``analysed_with_warnings`` or ``not_analysed``; scores and CAMs
     exist only when analysed. ``cams`` holds the raw CAMs at feature-map resolution [C, h, w], in
-    label order; :mod:`chexnet.inference.cam` maps them onto the image.
+    label order, over ``crop_box``; :mod:`chexnet.inference.cam` maps them onto the image. With
+    test-time augmentation (``tta`` other than ``none``) they are the crops' CAMs merged over the
+    whole image (:func:`chexnet.inference.tta.merge_cams`: twice the feature-map density, NaN
+    where no crop looked) and ``crop_box`` is the whole image.
     """
 
     path: Path
@@ -57,6 +60,7 @@ class Prediction:
     sop_instance_uid: str | None = None
     study_uid: str | None = None
     series_uid: str | None = None
+    tta: str = "none"
     extras: dict = field(default_factory=dict)
 
     @property
@@ -102,6 +106,7 @@ class Prediction:
             "sop_instance_uid": self.sop_instance_uid,
             "study_uid": self.study_uid,
             "series_uid": self.series_uid,
+            "tta": self.tta,
             "findings": [{"label": f.label, "probability": round(f.probability, 6),
                           "threshold": round(f.threshold, 6),
                           "above_threshold": f.above_threshold} for f in self.ranked],

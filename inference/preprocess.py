@@ -75,14 +75,19 @@ class CropBox:
         return self.x0 <= tol and self.y0 <= tol and self.x1 >= w - tol and self.y1 >= h - tol
 
 
+def resized_shape(shape: tuple[int, int], resize: int) -> tuple[int, int]:
+    """(rows, cols) after torchvision's ``Resize(int)``: shorter side -> ``resize``, the longer
+    side scaled and truncated (``int()``)."""
+    h, w = shape
+    if h <= w:
+        return resize, int(resize * w / h)
+    return int(resize * h / w), resize
+
+
 def resize_and_crop(display_u8: np.ndarray, spec: PreprocessSpec) -> tuple[np.ndarray, CropBox]:
     """Steps 2 of the module docstring on an 8-bit greyscale image -> (uint8 [S,S], crop box)."""
     h, w = display_u8.shape
-    # torchvision's Resize(int) rule: shorter side -> resize, longer side truncated (int())
-    if h <= w:
-        new_h, new_w = spec.resize, int(spec.resize * w / h)
-    else:
-        new_h, new_w = int(spec.resize * h / w), spec.resize
+    new_h, new_w = resized_shape((h, w), spec.resize)
     # torchvision.transforms.functional.center_crop's rounding, so both agree to the pixel
     top = round((new_h - spec.size) / 2.0)
     left = round((new_w - spec.size) / 2.0)
@@ -99,6 +104,17 @@ def resize_and_crop(display_u8: np.ndarray, spec: PreprocessSpec) -> tuple[np.nd
     if (new_h, new_w) != (h, w):
         pil = pil.resize((new_w, new_h), resample)
     return np.asarray(pil)[top:top + spec.size, left:left + spec.size], box
+
+
+def resample(display_u8: np.ndarray, out_shape: tuple[int, int], interpolation: str,
+             box: tuple[float, float, float, float] | None = None) -> np.ndarray:
+    """``display_u8`` (or its ``box`` = x0, y0, x1, y1 region) resampled to ``out_shape`` (rows,
+    cols) with the card's interpolation, the same Pillow call :func:`resize_and_crop` makes."""
+    pil = PILImage.fromarray(np.ascontiguousarray(display_u8))
+    if box is None and out_shape == display_u8.shape:
+        return np.asarray(pil)
+    return np.asarray(pil.resize((out_shape[1], out_shape[0]), _INTERPOLATION[interpolation],
+                                 box=box))
 
 
 def normalise(crop_u8: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
