@@ -90,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "averaged, CAMs merged over the image (default: the model card's, the "
                         "one its thresholds assume)")
     p.set_defaults(func=cmd_predict)
+    from .cli_screen import register as add_screen_command  # imported here: it imports cli
+    add_screen_command(sub)
     _add_models_command(sub)
     _add_plugin_commands(sub)
     return parser

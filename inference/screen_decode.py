@@ -1,0 +1,191 @@
+"""Screening step 2, run in the decode worker processes: one file -> what the model needs.
+
+A worker reads one file, hashes it (duplicate detection), decodes it, applies the intended-use
+gate, and returns only what the main process needs: the 8-bit model crop (224 x 224, before
+mean/std), its crop box, a small grey thumbnail for the report, the UIDs and the gate's reasons
+and warnings. Full-resolution pixels never cross the process boundary (a 1955 x 1841 CR is 7 MB
+as uint16, the crop 50 kB), which keeps the pipe and the main process's memory small.
+
+Everything here must be picklable and import no ONNX Runtime: workers only decode.
+
+Test-only fault injection: the environment variable ``CHEXNET_TEST_DECODE_FAULTS`` (e.g.
+``crash=segv_*;hang=slow_*``, file-name globs) makes this worker segfault or hang on matching
+files, so the tests can prove a crashing or hanging decoder fails that file only. It is read
+nowhere else and does nothing when unset.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image as PILImage
+
+from .errors import ChexnetInputError, NotAnImageError
+from .image import Image
+from .intended_use import check_intended_use
+from .preprocess import PreprocessSpec, resize_and_crop
+from .sniff import sniff
+from .study import load_image
+
+#: Longest side of the report thumbnails (and of the CAM overlays drawn on them).
+THUMB_SIDE = 256
+FAULTS_ENV = "CHEXNET_TEST_DECODE_FAULTS"
+PHI_KEYWORDS = ("PatientName", "PatientID", "PatientBirthDate")
+
+
+@dataclass(frozen=True)
+class DecodeRequest:
+    path: str
+    spec: PreprocessSpec
+    max_pixels: int
+    thumb_path: str | None  # where the worker writes the grey thumbnail (JPEG)
+    include_phi: bool = False
+
+
+@dataclass(frozen=True)
+class DecodeOutcome:
+    """What a worker sends back for one file (small: no full-resolution pixels).
+
+    ``kind`` is ``analyse`` (crop ready for the model), ``not_analysed`` (the gate or the file
+    type says no; ``reasons`` says why) or ``error`` (unreadable; ``reasons`` holds the message).
+    """
+
+    path: str
+    kind: str
+    sha256: str | None = None
+    reasons: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    error_type: str | None = None
+    study_uid: str | None = None
+    series_uid: str | None = None
+    sop_instance_uid: str | None = None
+    image_shape: tuple[int, int] | None = None
+    crop_u8: np.ndarray | None = None
+    crop_box: tuple[float, float, float, float] | None = None
+    thumb: np.ndarray | None = None
+    phi: dict[str, str] | None = None
+    decode_s: float = 0.0
+
+
+def load_for_model(path: Path, *, max_pixels: int, min_size: int) -> Image:
+    """The one place the screener loads pixels. ``min_size`` is the shorter side the model's
+    preprocessing needs; a reader able to decode a reduced resolution (JPEG 2000 levels) may
+    stop there once ``load_image`` accepts it."""
+    return load_image(path, max_pixels=max_pixels)
+
+
+def decode(request: DecodeRequest) -> DecodeOutcome:
+    """Worker entry point: never raises for a bad file, returns an ``error`` outcome instead."""
+    start = time.perf_counter()
+    path = Path(request.path)
+    _inject_test_fault(path)
+    try:
+        sha = file_sha256(path)
+        outcome = _decode(path, request, sha)
+    except NotAnImageError as err:  # an SR, a PDF, a DICOMDIR: read fine, nothing to screen
+        outcome = DecodeOutcome(request.path, "not_analysed", reasons=(_message(err),),
+                                error_type=type(err).__name__)
+    except ChexnetInputError as err:
+        outcome = DecodeOutcome(request.path, "error", reasons=(_message(err),),
+                                error_type=type(err).__name__)
+    except MemoryError:
+        outcome = DecodeOutcome(request.path, "error", error_type="MemoryError",
+                                reasons=("out of memory while decoding (raise the memory "
+                                         "available to the workers, or use fewer --workers)",))
+    except Exception as err:  # a reader bug must cost this file only, never the run
+        outcome = DecodeOutcome(request.path, "error", error_type=type(err).__name__,
+                                reasons=(f"could not be read ({type(err).__name__}: "
+                                         f"{_one_line(str(err))}; report this file to the "
+                                         "chexnet developers)",))
+    return _with_time(outcome, time.perf_counter() - start)
+
+
+def _decode(path: Path, request: DecodeRequest, sha: str) -> DecodeOutcome:
+    image = load_for_model(path, max_pixels=request.max_pixels, min_size=request.spec.resize)
+    meta = image.metadata
+    common = dict(sha256=sha, study_uid=meta.study_uid, series_uid=meta.series_uid,
+                  sop_instance_uid=meta.sop_instance_uid, image_shape=image.shape,
+                  phi=read_phi(path) if request.include_phi else None)
+    decision = check_intended_use(image)
+    display = image.display_u8()
+    thumb = make_thumbnail(display)
+    if request.thumb_path:
+        write_jpeg(thumb, Path(request.thumb_path))
+    if not decision.analyse:
+        return DecodeOutcome(request.path, "not_analysed", reasons=decision.reasons,
+                             warnings=decision.warnings, thumb=thumb, **common)
+    crop, box = resize_and_crop(display, request.spec)
+    return DecodeOutcome(request.path, "analyse", warnings=decision.warnings,
+                         crop_u8=np.ascontiguousarray(crop),
+                         crop_box=(box.x0, box.y0, box.x1, box.y1), thumb=thumb, **common)
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def make_thumbnail(display_u8: np.ndarray, side: int = THUMB_SIDE) -> np.ndarray:
+    pil = PILImage.fromarray(np.ascontiguousarray(display_u8))
+    pil.thumbnail((side, side), PILImage.Resampling.BILINEAR, reducing_gap=2.0)
+    return np.asarray(pil)
+
+
+def write_jpeg(pixels: np.ndarray, target: Path, quality: int = 85) -> None:
+    """Write atomically (temp name + rename), so a killed run never leaves half an image."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    PILImage.fromarray(pixels).save(tmp, format="JPEG", quality=quality)
+    os.replace(tmp, target)
+
+
+def read_phi(path: Path) -> dict[str, str]:
+    """Patient name, ID and birth date (only asked for with --include-phi; DICOM only)."""
+    if sniff(path) != "dicom":
+        return {}
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(PHI_KEYWORDS),
+                             force=True)
+    except Exception:  # the image itself was readable; missing PHI is no reason to fail it
+        return {}
+    return {k: str(ds.get(k, "") or "") for k in PHI_KEYWORDS}
+
+
+def _message(err: ChexnetInputError) -> str:
+    return _one_line(f"{err.problem} ({err.advice})")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _with_time(outcome: DecodeOutcome, seconds: float) -> DecodeOutcome:
+    from dataclasses import replace
+
+    return replace(outcome, decode_s=seconds)
+
+
+def _inject_test_fault(path: Path) -> None:
+    spec = os.environ.get(FAULTS_ENV)
+    if not spec:
+        return
+    for item in spec.split(";"):
+        action, _, pattern = item.partition("=")
+        if pattern and fnmatch.fnmatch(path.name, pattern):
+            if action == "crash":
+                import ctypes
+
+                ctypes.string_at(0)  # SIGSEGV, as a broken native decoder would
+            elif action == "hang":
+                time.sleep(3600)
