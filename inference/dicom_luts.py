@@ -75,9 +75,10 @@ def file_windows(ds: Dataset, path: Path) -> tuple[Window, ...]:
     centers = list(centers) if isinstance(centers, pydicom.multival.MultiValue) else [centers]
     widths = list(widths) if isinstance(widths, pydicom.multival.MultiValue) else [widths]
     names = ds.get("WindowCenterWidthExplanation")
-    if names in (None, "") or (isinstance(names, pydicom.multival.MultiValue) and not names):
-        names = []
-    names = list(names) if isinstance(names, pydicom.multival.MultiValue) else [names]
+    if isinstance(names, pydicom.multival.MultiValue):
+        names = [str(n) for n in names]
+    else:
+        names = [] if names in (None, "") else [str(names)]
     function = str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR").strip().upper()
     out = []
     for i, (c, w) in enumerate(zip(centers, widths, strict=False)):
