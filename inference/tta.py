@@ -102,11 +102,11 @@ class TtaInput:
 
 def tta_inputs(display_u8: np.ndarray, spec: PreprocessSpec, mode: str) -> TtaInput:
     """8-bit display image -> the ``mode`` crops, normalised as :func:`~.preprocess.preprocess`
-    normalises its single crop."""
+    normalises its single crop (``none``: that very crop, from the card's own resize)."""
     if display_u8.ndim != 2 or display_u8.dtype != np.uint8:
         raise ValueError(f"expected a 2-D uint8 image, got {display_u8.dtype} {display_u8.shape}")
     h, w = display_u8.shape
-    frame = resized_shape((h, w), tta_resize(spec))
+    frame = resized_shape((h, w), spec.resize if mode == "none" else tta_resize(spec))
     crops = crop_plan(frame, spec.size, mode)
     sy, sx = h / frame[0], w / frame[1]
     s = spec.size

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from chexnet.inference.cli import unit_interval
 from chexnet.inference.engine import DEVICES
+from chexnet.inference.tta import TTA_MODES
 
 EVAL_EPILOG = """\
 examples:
@@ -22,6 +23,9 @@ examples:
       run the model on the labelled images found under images/ (matched by file name)
   chexnet eval --model model.onnx --data images/ --labels Data_Entry_2017.csv \\
       --bbox BBox_List_2017.csv --out eval/          add the CAM pointing game on the boxes
+  chexnet eval --model model.onnx --data images/ --labels Data_Entry_2017.csv \\
+      --images test_list.txt --tta ten-crop --out eval/
+      score with ten-crop test-time augmentation and report the AUROC it adds over none
   chexnet eval --predictions reference_predictions.csv --labels test_labels.csv \\
       --readers test_individual_readers.csv --panel 4343882785,4343883593,4343883996 \\
       --out eval/                                    compare with radiologists
@@ -104,6 +108,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", choices=DEVICES, default="auto",
                    help="execution device for --model (default auto)")
     p.add_argument("--batch-size", type=int, default=8, help="images per inference call")
+    p.add_argument("--tta", choices=TTA_MODES, default=None,
+                   help="test-time augmentation with --model: five-crop (4 corners + centre of "
+                        "a larger resize, the hospital CAD paper's 5-patch testing) or ten-crop "
+                        "(those and their mirror images, as arnoweng/CheXNet does); the images "
+                        "are also scored without it and the AUROC difference is reported, with "
+                        "paired patient-level bootstrap CIs (default: the model card's tta)")
     p.set_defaults(func=run)
 
 
@@ -120,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--panel needs --readers CSV")
     if args.bbox and not (args.model and args.data):
         raise UsageError("--bbox needs --model and --data: the CAMs come from running the model")
+    if args.tta and not args.model:
+        raise UsageError("--tta needs --model: a predictions CSV is scored as it is")
     if args.thresholds == "card" and not (args.model or args.thresholds_from):
         raise UsageError("--thresholds card needs --model or --thresholds-from PKG")
     if args.thresholds not in (None, "card") and args.thresholds_from:
@@ -134,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
                        thresholds_from=args.thresholds_from, readers=args.readers, panel=panel,
                        bbox=args.bbox, bootstrap=args.bootstrap, seed=args.seed,
                        device=args.device, batch_size=args.batch_size, images=args.images,
-                       pointing_tolerance=args.pointing_tolerance)
+                       pointing_tolerance=args.pointing_tolerance, tta=args.tta)
     try:
         result = evaluate(opts)
     except LabelFileError as err:
@@ -142,6 +154,14 @@ def run(args: argparse.Namespace) -> int:
     m = result.metrics
     print(f"evaluated {m['n_images']} images of {m['n_patients']} patients; "
           f"mean AUROC {_fmt(m['mean_auroc'])} over {len(m['mean_auroc_over'])} classes")
+    comp = m.get("tta", {}).get("comparison")
+    if comp:
+        ci, mode, mean = comp["delta_mean_auroc_ci"], comp["mode"], comp["mean_auroc"]
+        print(f"test-time augmentation {mode}: mean AUROC {_fmt(mean['none'])} without, "
+              f"{_fmt(mean[mode])} with"
+              + ("" if comp["delta_mean_auroc"] is None else
+                 f"; difference {comp['delta_mean_auroc']:+.4f}")
+              + (f" (95% CI {ci[0]:+.4f} to {ci[1]:+.4f})" if ci else ""))
     for label, reason in m["mean_auroc_excluded"].items():
         print(f"  {label}: AUROC undefined ({reason})")
     for note in m["notes"]:

@@ -9,6 +9,7 @@ the report, and left out of the metrics.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from chexnet.inference.cam import cam_on_image
 from chexnet.inference.card import DEFAULT_THRESHOLD
 from chexnet.inference.dicom_reader import DEFAULT_MAX_PIXELS
 
-from . import eval_io, metrics, report
+from . import eval_io, eval_tta, metrics, report
 from .eval_io import EvalInputError
 from .labels import LabelTable
 from .readers import canonical_label, compare_readers, majority_vote, read_individual_readers
@@ -49,6 +50,7 @@ class EvalOptions:
     max_pixels: int = DEFAULT_MAX_PIXELS
     pointing_tolerance: float = 0.0
     images: Path | None = None  # a list of image names (e.g. test_list.txt) to restrict to
+    tta: str | None = None  # test-time augmentation with --model; None: the model card's
 
 
 def restrict_to_list(truth: LabelTable, list_file: Path) -> tuple[LabelTable, str]:
@@ -296,24 +298,34 @@ def evaluate(opts: EvalOptions) -> EvalResult:
     if opts.images is not None:
         truth, list_note = restrict_to_list(truth, opts.images)
     boxes = eval_io.read_bboxes(opts.bbox) if opts.bbox else []
-    card, run, model_info = None, None, None
+    card, run, model_info, tta, baseline = None, None, None, None, None
     if opts.model:
         from chexnet.inference.engine import Engine
         from chexnet.inference.models import resolve_model
 
         engine = Engine(resolve_model(opts.model), device=opts.device,
-                        batch_size=opts.batch_size)
+                        batch_size=opts.batch_size, tta=opts.tta)
         card = engine.card
         model_info = {"name": card.name, "version": card.version, "sha256": engine.sha256,
-                      "demo": card.demo, "provider": engine.providers[0]}
+                      "demo": card.demo, "provider": engine.providers[0], "tta": engine.tta}
         if opts.data is None and not truth.paths:
             raise EvalInputError(truth.source, "names images but gives no paths to them",
                                  "give --data DIR with the image files")
         paths = eval_io.locate_images(truth, opts.data)
         have = [k for k, p in enumerate(paths) if p is not None]
-        run = eval_io.run_model(engine, [truth.ids[k] for k in have], [paths[k] for k in have],
-                                {Path(b.image).name for b in boxes}, opts.max_pixels)
+        ids, located = [truth.ids[k] for k in have], [paths[k] for k in have]
+        tta = {"mode": engine.tta, "thresholds_assume": card.tta, "seconds_per_image": {}}
+        started = time.perf_counter()
+        run = eval_io.run_model(engine, ids, located, {Path(b.image).name for b in boxes},
+                                opts.max_pixels)
+        tta["seconds_per_image"][engine.tta] = (time.perf_counter() - started) / max(1, len(ids))
         preds = run.predictions
+        if engine.tta != "none":  # the same images without augmentation, for the comparison
+            started = time.perf_counter()
+            baseline = eval_io.run_model(
+                Engine(engine.path, device=opts.device, batch_size=opts.batch_size, tta="none"),
+                ids, located, set(), opts.max_pixels).predictions
+            tta["seconds_per_image"]["none"] = (time.perf_counter() - started) / max(1, len(ids))
         if not preds.ids:
             raise EvalInputError(opts.data or truth.source, "no image of the label file could "
                                  "be scored", "check --data and the label file's names")
@@ -335,6 +347,19 @@ def evaluate(opts: EvalOptions) -> EvalResult:
     thresholds, source = resolve_thresholds(opts, data.labels, card)
     result = compute_metrics(data, thresholds, opts.bootstrap, opts.seed)
     result["thresholds_source"] = source
+    if tta is not None:
+        if tta["mode"] != tta["thresholds_assume"]:
+            data.notes.append(f"scored with test-time augmentation {tta['mode']}, but the model "
+                              f"card's thresholds were chosen with {tta['thresholds_assume']}")
+        if baseline is not None:
+            base = align(baseline, truth)
+            if base.ids != data.ids:  # both runs read the same files: a mismatch is a bug
+                raise RuntimeError("the runs with and without test-time augmentation scored "
+                                   "different images")
+            tta["comparison"] = eval_tta.tta_comparison(
+                tta["mode"], data.y, data.probs, base.probs, data.labels, data.patients,
+                opts.bootstrap, opts.seed)
+        result["tta"] = tta
     result["inputs"] = {"labels": str(opts.labels), "predictions": _str(opts.predictions),
                         "model": model_info, "data": _str(opts.data),
                         "readers": _str(opts.readers), "bbox": _str(opts.bbox)}
@@ -345,6 +370,9 @@ def evaluate(opts: EvalOptions) -> EvalResult:
                                                 opts.pointing_tolerance)
     readers = reader_comparison(opts, data, thresholds) if opts.readers else None
     files = report.write_outputs(opts.out, data, result, readers)
+    if tta is not None:  # report.md's own renderer knows nothing of TTA: add its section
+        with open(opts.out / "report.md", "a", encoding="utf-8") as fh:
+            fh.write("\n" + "\n".join(eval_tta.report_lines(tta)))
     if run is not None:
         eval_io.write_predictions(opts.out / "predictions.csv", run.predictions)
         files.append(opts.out / "predictions.csv")

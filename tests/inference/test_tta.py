@@ -13,7 +13,7 @@ from chexnet.inference.cam import cam_on_image
 from chexnet.inference.cli import main
 from chexnet.inference.errors import ModelPackageError
 from chexnet.inference.image import Image
-from chexnet.inference.preprocess import PreprocessSpec, normalise
+from chexnet.inference.preprocess import PreprocessSpec, normalise, preprocess
 from chexnet.inference.tta import (
     Crop,
     crop_plan,
@@ -49,6 +49,12 @@ def test_crops_are_torchvisions_resize_then_five_or_ten_crop(nih_png, mode):
     order = list(range(5)) if mode == "five-crop" else [0, 1, 2, 3, 4, 6, 5, 8, 7, 9]
     assert t.frame == (resized.height, resized.width)
     np.testing.assert_array_equal(t.x, want[order])
+
+
+def test_none_is_the_plain_preprocessing(nih_png):
+    grey = load_image(nih_png).display_u8()[:, 40:]
+    t = tta_inputs(grey, SPEC, "none")
+    np.testing.assert_array_equal(t.x[0], preprocess(grey, SPEC)[0])
 
 
 def test_tta_resize_leaves_room_for_corners():
