@@ -14,6 +14,7 @@ from .dicom_reader import DEFAULT_MAX_PIXELS
 from .engine import DEVICES
 from .screen_discovery import ScreenConfigError
 from .screen_pipeline import DEFAULT_TIMEOUT_S, ScreenProgress, ScreenRow, screen
+from .tta import TTA_MODES
 
 SCREEN_EPILOG = """\
 examples:
@@ -52,6 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", metavar="PKG", help=MODEL_HELP)
     p.add_argument("--device", choices=DEVICES, default="auto",
                    help="execution device (default: auto = TensorRT, CUDA, then CPU)")
+    p.add_argument("--tta", choices=TTA_MODES, default=None,
+                   help="test-time augmentation (default: the model card's, the one its "
+                        "operating thresholds assume)")
     p.add_argument("--priority", default="max-above-threshold", metavar="RULE",
                    help="worklist order: max-above-threshold (default: highest probability "
                         "among findings at or above their operating point, then the rest by "
@@ -124,7 +128,7 @@ class _Progress:
 
 
 def cmd_screen(args: argparse.Namespace) -> int:
-    from .cli import EXIT_INPUT_FAILED, EXIT_OK, UsageError
+    from .cli import EXIT_INPUT_FAILED, EXIT_OK, EXIT_USAGE
 
     cancel = threading.Event()
     previous = _graceful_interrupt(cancel)
@@ -135,10 +139,11 @@ def cmd_screen(args: argparse.Namespace) -> int:
                          timeout_s=args.timeout, priority=args.priority, shard=args.shard,
                          include_phi=args.include_phi, retry_failed=args.retry_failed,
                          fresh=args.fresh, require_journal=args.resume,
-                         max_pixels=args.max_pixels, on_row=progress.row,
+                         max_pixels=args.max_pixels, tta=args.tta, on_row=progress.row,
                          on_progress=progress.progress, cancel=cancel)
-    except ScreenConfigError as err:
-        raise UsageError(str(err)) from None
+    except ScreenConfigError as err:  # reported here: under `python -m`, cli's UsageError
+        print(f"chexnet screen: error: {err}", file=sys.stderr)  # is another class
+        return EXIT_USAGE
     finally:
         progress.close()
         if previous is not None:

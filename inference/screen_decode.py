@@ -4,7 +4,9 @@ A worker reads one file, hashes it (duplicate detection), decodes it, applies th
 gate, and returns only what the main process needs: the 8-bit model crop (224 x 224, before
 mean/std), its crop box, a small grey thumbnail for the report, the UIDs and the gate's reasons
 and warnings. Full-resolution pixels never cross the process boundary (a 1955 x 1841 CR is 7 MB
-as uint16, the crop 50 kB), which keeps the pipe and the main process's memory small.
+as uint16, the crop 50 kB), which keeps the pipe and the main process's memory small. With
+test-time augmentation (five/ten crops) the normalised crops are sent instead (3-6 MB per
+image): :func:`chexnet.inference.tta.tta_inputs` builds them and no 8-bit form of them exists.
 
 Everything here must be picklable and import no ONNX Runtime: workers only decode.
 
@@ -19,6 +21,8 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import os
+import signal
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +36,7 @@ from .intended_use import check_intended_use
 from .preprocess import PreprocessSpec, resize_and_crop
 from .sniff import sniff
 from .study import load_image
+from .tta import TtaInput, tta_inputs
 
 #: Longest side of the report thumbnails (and of the CAM overlays drawn on them).
 THUMB_SIDE = 256
@@ -46,6 +51,7 @@ class DecodeRequest:
     max_pixels: int
     thumb_path: str | None  # where the worker writes the grey thumbnail (JPEG)
     include_phi: bool = False
+    tta: str = "none"  # the engine's test-time augmentation (chexnet.inference.tta)
 
 
 @dataclass(frozen=True)
@@ -68,9 +74,21 @@ class DecodeOutcome:
     image_shape: tuple[int, int] | None = None
     crop_u8: np.ndarray | None = None
     crop_box: tuple[float, float, float, float] | None = None
+    tta: TtaInput | None = None  # instead of crop_u8 when the engine augments
     thumb: np.ndarray | None = None
     phi: dict[str, str] | None = None
     decode_s: float = 0.0
+
+
+def worker_init() -> None:
+    """Pool initializer: on Linux, ask the kernel to kill this worker when its parent dies, so
+    a killed run (kill -9) leaves no decoder behind, however stuck."""
+    if sys.platform.startswith("linux"):
+        import contextlib
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def load_for_model(path: Path, *, max_pixels: int, min_size: int) -> Image:
@@ -120,6 +138,9 @@ def _decode(path: Path, request: DecodeRequest, sha: str) -> DecodeOutcome:
     if not decision.analyse:
         return DecodeOutcome(request.path, "not_analysed", reasons=decision.reasons,
                              warnings=decision.warnings, thumb=thumb, **common)
+    if request.tta != "none":
+        return DecodeOutcome(request.path, "analyse", warnings=decision.warnings, thumb=thumb,
+                             tta=tta_inputs(display, request.spec, request.tta), **common)
     crop, box = resize_and_crop(display, request.spec)
     return DecodeOutcome(request.path, "analyse", warnings=decision.warnings,
                          crop_u8=np.ascontiguousarray(crop),

@@ -10,7 +10,8 @@ The Python API the CLI (``chexnet screen``) and the viewer's worklist both call:
 ``screen(inputs, out_dir, *, model=None, device="auto", workers=None, batch_size=8,
 timeout_s=60.0, priority="max-above-threshold", shard=None, include_phi=False,
 retry_failed=False, fresh=False, require_journal=False, max_pixels=DEFAULT_MAX_PIXELS,
-on_row=None, on_progress=None, cancel=None, rebuild_every_s=60.0) -> ScreenSummary``
+tta=None, on_row=None, on_progress=None, cancel=None, rebuild_every_s=60.0) -> ScreenSummary``
+(``tta``: test-time augmentation, default the model card's, as in ``Engine``).
 
 * ``on_row(row: ScreenRow)`` is called in the calling thread for each image as soon as its
   result is in the journal (``row.rank`` is None then: the order is known only at the end; the
@@ -51,10 +52,10 @@ import pebble
 
 from .cam import blend, cam_on_image, colourise
 from .dicom_reader import DEFAULT_MAX_PIXELS
-from .engine import MIN_SEEN_FRACTION, Engine
+from .engine import MIN_SEEN_FRACTION, Engine, file_sha256
 from .models import resolve_model
 from .preprocess import CropBox, normalise
-from .screen_decode import DecodeOutcome, DecodeRequest, decode, write_jpeg
+from .screen_decode import DecodeOutcome, DecodeRequest, decode, worker_init, write_jpeg
 from .screen_discovery import InputFile, ScreenConfigError, Shard, discover, parse_shard
 from .screen_journal import JOURNAL_NAME, JournalContent, JournalWriter, read_journal
 from .screen_report import REPORT_NAME, counts_of, render_report
@@ -67,6 +68,7 @@ from .screen_results import (
     worklist,
     write_atomic,
 )
+from .tta import merge_cams, merge_probs
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +131,7 @@ def screen(inputs: Sequence[str | Path], out_dir: str | Path, *, model: str | Pa
            timeout_s: float = DEFAULT_TIMEOUT_S, priority: str = "max-above-threshold",
            shard: str | Shard | None = None, include_phi: bool = False,
            retry_failed: bool = False, fresh: bool = False, require_journal: bool = False,
-           max_pixels: int = DEFAULT_MAX_PIXELS,
+           max_pixels: int = DEFAULT_MAX_PIXELS, tta: str | None = None,
            on_row: Callable[[ScreenRow], None] | None = None,
            on_progress: Callable[[ScreenProgress], None] | None = None,
            cancel: threading.Event | None = None, rebuild_every_s: float = 60.0) -> ScreenSummary:
@@ -143,12 +145,20 @@ def screen(inputs: Sequence[str | Path], out_dir: str | Path, *, model: str | Pa
     if not files:
         raise ScreenConfigError("no files found in the given input(s)" +
                                 (f" for shard {shard}" if shard else ""))
-    engine = Engine(resolve_model(model), device=device, batch_size=batch_size)
+    out = Path(out_dir)
+    package = resolve_model(model)
+    if tta is None and not fresh:  # resuming: keep the augmentation the journal was made with
+        header = read_journal(out / JOURNAL_NAME).header
+        if header and header.get("model", {}).get("sha256") == file_sha256(package):
+            tta = header.get("tta")
+    try:
+        engine = Engine(package, device=device, batch_size=batch_size, tta=tta)
+    except ValueError as err:  # an unknown --tta
+        raise ScreenConfigError(str(err)) from None
     try:
         validate_priority(priority, engine.labels)
     except ValueError as err:
         raise ScreenConfigError(str(err)) from None
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     journal = _open_journal(out, engine, include_phi, fresh, require_journal)
     run = _Run(files, out, engine, journal, priority=priority, include_phi=include_phi,
@@ -195,7 +205,7 @@ def _open_journal(out: Path, engine: Engine, include_phi: bool, fresh: bool,
               "labels": list(card.labels),
               "thresholds": [card.threshold(lb) for lb in card.labels],
               "threshold_rule": card.threshold_rule, "description": card.description,
-              "include_phi": include_phi,
+              "tta": engine.tta, "thresholds_assume_tta": card.tta, "include_phi": include_phi,
               "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     if content.header is None:
         if require_journal:
@@ -212,6 +222,12 @@ def _open_journal(out: Path, engine: Engine, include_phi: bool, fresh: bool,
             f"{old.get('version')}, sha256 {str(old.get('sha256'))[:12]}); this run uses "
             f"{card.name} {card.version} (sha256 {engine.sha256[:12]}). Choose another --out, "
             "or pass --fresh to discard the earlier results")
+    if content.header.get("tta", "none") != engine.tta:
+        raise ScreenConfigError(f"{out} was screened with test-time augmentation "
+                                f"{content.header.get('tta', 'none')}, this run uses "
+                                f"{engine.tta}; resume it with --tta "
+                                f"{content.header.get('tta', 'none')}, or choose another --out, "
+                                "or pass --fresh")
     if bool(content.header.get("include_phi")) != include_phi:
         was = "with" if content.header.get("include_phi") else "without"
         raise ScreenConfigError(f"{out} was screened {was} --include-phi; resume it the same "
@@ -260,7 +276,8 @@ class _Run:
             return
         (self.out / THUMBS).mkdir(exist_ok=True)
         window = max(2 * self.engine.batch_size, 4 * workers)
-        pool = pebble.ProcessPool(max_workers=workers, context=_mp_context())
+        pool = pebble.ProcessPool(max_workers=workers, context=_mp_context(),
+                                  initializer=worker_init)
         queue: collections.deque[tuple[InputFile, cf.Future]] = collections.deque()
         todo = iter(self.pending)
         buffer: list[tuple[InputFile, DecodeOutcome]] = []
@@ -291,7 +308,7 @@ class _Run:
             return
         thumb = self.out / THUMBS / f"{_file_id(item.path)}.jpg"
         request = DecodeRequest(str(item.path), self.engine.card.preprocess, self.max_pixels,
-                                str(thumb), self.include_phi)
+                                str(thumb), self.include_phi, self.engine.tta)
         queue.append((item, pool.schedule(decode, args=(request,), timeout=timeout_s)))
 
     def _flush(self, buffer: list[tuple[InputFile, DecodeOutcome]]) -> None:
@@ -301,12 +318,8 @@ class _Run:
         records = [self._dedup(item, o) for item, o in buffer]
         todo = [i for i, (rec, (_item, o)) in enumerate(zip(records, buffer, strict=True))
                 if rec is None and o.kind == "analyse"]
-        if todo:
-            spec = self.engine.card.preprocess
-            batch = np.stack([normalise(buffer[i][1].crop_u8, spec) for i in todo])
-            raw = self.engine.run(batch)
-            for j, i in enumerate(todo):
-                records[i] = self._scored(buffer[i][0], buffer[i][1], raw.probs[j], raw.cams[j])
+        for i, scored in zip(todo, self._score([buffer[i][1] for i in todo]), strict=True):
+            records[i] = self._scored(buffer[i][0], buffer[i][1], *scored)
         for i, (item, o) in enumerate(buffer):
             if records[i] is None:
                 records[i] = self._record(item, o, "not_analysed" if o.kind == "not_analysed"
@@ -360,12 +373,38 @@ class _Run:
             rec["phi"] = o.phi or {}
         return rec
 
-    def _scored(self, item: InputFile, o: DecodeOutcome, probs: np.ndarray,
-                cams: np.ndarray) -> dict:
+    def _score(self, outcomes: list[DecodeOutcome]
+               ) -> list[tuple[np.ndarray, np.ndarray, CropBox, float]]:
+        """(probabilities, CAMs, crop box, share of the image seen) per image, as
+        ``Engine.predict`` computes them (plain centre crop, or its test-time augmentation), from
+        the inputs the workers prepared; ``batch_size`` model inputs per run call."""
+        if not outcomes:
+            return []
+        spec = self.engine.card.preprocess
+        xs = [o.tta.x if o.tta is not None else normalise(o.crop_u8, spec)[None]
+              for o in outcomes]
+        stacked = np.concatenate(xs)
+        step = self.engine.batch_size
+        outs = [self.engine.run(stacked[i:i + step]) for i in range(0, len(stacked), step)]
+        probs = np.concatenate([r.probs for r in outs])
+        cams = np.concatenate([r.cams for r in outs])
+        scored, at = [], 0
+        for o, x in zip(outcomes, xs, strict=True):
+            k = len(x)
+            if o.tta is None:
+                box = CropBox(*o.crop_box)
+                h, w = o.image_shape
+                seen = (box.x1 - box.x0) * (box.y1 - box.y0) / (h * w)
+                scored.append((probs[at], cams[at], box, seen))
+            else:
+                merged, seen = merge_cams(cams[at:at + k], o.tta.crops, o.tta.frame, spec.size)
+                scored.append((merge_probs(probs[at:at + k]), merged, o.tta.box, seen))
+            at += k
+        return scored
+
+    def _scored(self, item: InputFile, o: DecodeOutcome, probs: np.ndarray, cams: np.ndarray,
+                box: CropBox, seen: float) -> dict:
         rec = self._record(item, o, "ok")
-        box = CropBox(*o.crop_box)
-        h, w = o.image_shape
-        seen = (box.x1 - box.x0) * (box.y1 - box.y0) / (h * w)
         if seen < MIN_SEEN_FRACTION:  # the engine's own rule (Engine.predict)
             rec["warnings"].append(f"the model saw only the central {seen:.0%} of the image "
                                    "(its input is square)")
