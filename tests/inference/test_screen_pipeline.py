@@ -82,7 +82,8 @@ def test_every_file_one_row_and_statuses(folder, clean_run):
                       "notes.txt": "error"}
     assert summary.counts == {"total": 10, "ok": 6, "not_analysed": 1, "error": 1,
                               "duplicate": 2}
-    assert not summary.cancelled and summary.processed == 10
+    assert not summary.cancelled
+    assert summary.processed == 10
 
 
 def test_scores_equal_the_engines_own(folder, clean_run, tiny_model):
@@ -109,7 +110,8 @@ def test_duplicates_point_to_the_first_copy(folder, clean_run):
     assert "same content" in copy["reason"]
     assert again["duplicate_of"] == str(folder / "rg1")
     assert "SOP Instance UID" in again["reason"]
-    assert copy["Effusion"] == "" and again["Effusion"] == ""  # not scored again
+    assert copy["Effusion"] == ""
+    assert again["Effusion"] == ""
     assert "lateral" in table["lateral.dcm"]["reason"]
     assert "not a DICOM, PNG or JPEG" in table["notes.txt"]["reason"]
 
@@ -156,7 +158,8 @@ def test_cancel_then_resume_gives_the_clean_csv(folder, clean_run, tiny_model, t
     assert 0 < done < 10
     second = screen([folder], tmp_path, model=tiny_model, device="cpu", workers=1, batch_size=3)
     assert not second.cancelled
-    assert second.resumed == done and second.processed == 10 - done
+    assert second.resumed == done
+    assert second.processed == 10 - done
     assert (tmp_path / CSV_NAME).read_bytes() == (clean_out / CSV_NAME).read_bytes()
 
 
@@ -165,10 +168,11 @@ def test_another_model_is_refused_and_fresh_starts_over(folder, clean_run, tmp_p
     out = tmp_path / "out"
     shutil.copytree(clean_out, out)
     other = build_tiny_package(tmp_path / "other.onnx", tiny_card(name="other"), seed=1)
-    with pytest.raises(ScreenConfigError, match="another model.*--fresh"):
+    with pytest.raises(ScreenConfigError, match=r"another model.*--fresh"):
         screen([folder / "img0.png"], out, model=other, device="cpu")
     summary = screen([folder / "img0.png"], out, model=other, device="cpu", fresh=True)
-    assert summary.counts["total"] == 1 and summary.resumed == 0
+    assert summary.counts["total"] == 1
+    assert summary.resumed == 0
     assert len(read_csv(out / CSV_NAME)) == 1
 
 
@@ -177,7 +181,8 @@ def test_retry_failed_reruns_only_error_rows(folder, clean_run, tiny_model, tmp_
     out = tmp_path / "out"
     shutil.copytree(clean_out, out)
     summary = screen([folder], out, model=tiny_model, device="cpu", retry_failed=True)
-    assert summary.processed == 1 and summary.resumed == 9
+    assert summary.processed == 1
+    assert summary.resumed == 9
     assert (out / CSV_NAME).read_bytes() == (clean_out / CSV_NAME).read_bytes()
 
 
