@@ -41,7 +41,8 @@ def test_digits_are_removed_whole_so_decimals_never_split_a_clause():
     assert split_clauses("1、双肺纹理增多；2.主动脉硬化；3）心影增大") == [
         "双肺纹理增多", "主动脉硬化", "心影增大"]
     # full-width digits and ranges/percentages
-    assert split_clauses("右肺第４前肋间结节，３-４mm，约２０%") == ["右肺第 前肋间结节", "mm", "约"]
+    assert split_clauses("右肺第４前肋间结节，３-４mm，约２０%") == [
+        "右肺第 前肋间结节", "mm", "约"]
     assert remove_digits("T7-8 12.5% x2").split() == ["T", "x"]
 
 
