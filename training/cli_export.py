@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import logging
 import time
 from pathlib import Path
+
+from chexnet.inference.tta import TTA_MODES
+
+log = logging.getLogger(__name__)
 
 EPILOG = """\
 The package's card gets: labels, preprocessing, per-class operating thresholds chosen on the
@@ -18,9 +23,14 @@ maximising sensitivity + specificity - 1), validation AUROCs, a training data su
 commit and the demo flag. The file is then reloaded in ONNX Runtime and compared with torch on
 real validation images; export fails unless max |probs difference| <= 1e-4.
 
+--tta five-crop|ten-crop: the thresholds are chosen on the exported package's own scores of the
+validation images with that test-time augmentation, and the card records it: `chexnet predict`
+and `chexnet eval` then use it by default (validation AUROCs with and without it are kept).
+
 examples:
   chexnet export runs/chexnet --out chexnet.onnx
   chexnet export runs/chexnet/best.pt --out chexnet.onnx --name chexnet-nih --version 1.0 --no-demo
+  chexnet export runs/chexnet --out chexnet.onnx --tta ten-crop --evaluate-test
 """
 
 
@@ -40,6 +50,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="after exporting, run the package on the run's held-out test split and "
                         "put the test metrics (AUROC with 95%% patient-level bootstrap CIs) in "
                         "its card; the full report goes to RUN/test_eval/")
+    p.add_argument("--tta", choices=TTA_MODES, default="none",
+                   help="test-time augmentation the package's thresholds assume: they are "
+                        "chosen on the package's scores of the validation images with it, and "
+                        "predict/eval use it by default (default: none)")
     p.add_argument("--no-demo", action="store_true",
                    help="mark the model as not a demo (only for models trained and validated "
                         "on a full data set; the default marks every package demo)")
@@ -83,11 +97,6 @@ def add_test_metrics(run_dir: Path, package: Path, card):
     import dataclasses
     import json
 
-    import onnx
-
-    from chexnet.inference.card import attach_card
-    from chexnet.inference.engine import Engine
-
     from .evaluate import EvalOptions, evaluate
     from .readers import canonical_label
 
@@ -108,14 +117,71 @@ def add_test_metrics(run_dir: Path, package: Path, card):
                "mean_auroc": m["mean_auroc"], "mean_auroc_ci": m.get("mean_auroc_ci"),
                "per_class": {ours.get(lb, lb): {k: v.get(k) for k in keep}
                              for lb, v in m["per_class"].items()},
-               "ci_method": "95% percentile CI, 1000 patient-level bootstrap resamples"}
+               "ci_method": "95% percentile CI, 1000 patient-level bootstrap resamples",
+               "tta": card.tta}
+    comp = m.get("tta", {}).get("comparison")
+    if comp:
+        summary["tta_comparison"] = {k: comp[k] for k in (
+            "mean_auroc", "delta_mean_auroc", "delta_mean_auroc_ci", "ci_method")}
     card = dataclasses.replace(card, extra={**card.extra, "test_metrics": summary})
+    _rewrite_card(package, card)
+    return card
+
+
+def _rewrite_card(package: Path, card) -> None:
+    """Replace the card inside ``package``; the rewritten file must load and match its card."""
+    import onnx
+
+    from chexnet.inference.card import attach_card
+    from chexnet.inference.engine import Engine
+
     proto = onnx.load(str(package))
     attach_card(proto, card)
     tmp = package.with_name(package.name + ".part")
     onnx.save(proto, str(tmp))
-    Engine(tmp, device="cpu")  # the rewritten package must still load and match its card
+    Engine(tmp, device="cpu")
     tmp.replace(package)
+
+
+def thresholds_with_tta(package: Path, card, val: dict, table, mode: str, rule: str):
+    """Score the run's validation images with ``package`` under test-time augmentation ``mode``,
+    choose the thresholds (``rule``) and validation AUROCs on those scores, and write the card
+    (``tta = mode``) back into the package. Returns the new card."""
+    import dataclasses
+
+    import numpy as np
+
+    from chexnet.inference.engine import Engine
+    from chexnet.inference.study import load_image
+
+    from .metrics import choose_thresholds
+    from .train import validation_aurocs
+
+    engine = Engine(package, tta=mode, check_registry=False)
+    where = {str(i): k for k, i in enumerate(table.ids)}
+    ids = [str(i) for i in val["ids"]]
+    probs, kept = [], []
+    for start in range(0, len(ids), engine.batch_size):
+        chunk = ids[start:start + engine.batch_size]
+        preds = engine.predict([load_image(table.paths[where[i]]) for i in chunk])
+        for j, pred in enumerate(preds):
+            if pred.analysed:
+                probs.append(pred.probabilities)
+                kept.append(start + j)
+    if len(kept) < len(ids):
+        log.warning("%d validation image(s) outside the intended use were left out of the "
+                    "%s thresholds", len(ids) - len(kept), mode)
+    y, probs = val["y"][kept], np.stack(probs).astype(np.float64)
+    thresholds = choose_thresholds(y, probs, rule=rule, labels=card.labels)
+    card = dataclasses.replace(
+        card, tta=mode,
+        thresholds={lb: float(t) for lb, t in zip(card.labels, thresholds, strict=True)},
+        threshold_rule=f"{card.threshold_rule}, on the package's {mode} scores (test-time "
+                       "augmentation: probabilities averaged over the crops)",
+        validation_metrics={**card.validation_metrics, "n_images": len(y), "tta": mode,
+                            "auroc": validation_aurocs(y, probs, card.labels),
+                            "auroc_without_tta": card.validation_metrics.get("auroc")})
+    _rewrite_card(package, card)
     return card
 
 
@@ -183,5 +249,9 @@ def export_run(args: argparse.Namespace):
                "train_command": " ".join(info.get("command", [])),
                "checkpoint_sha256": hashlib.sha256(ckpt_path.read_bytes()).hexdigest()})
     torch.manual_seed(0)
-    return export_package(model, card, args.out, check_inputs=check), card
+    report = export_package(model, card, args.out, check_inputs=check)
+    if getattr(args, "tta", "none") != "none":
+        card = thresholds_with_tta(args.out, card, val, splits.table, args.tta,
+                                   args.threshold_rule)
+    return report, card
 

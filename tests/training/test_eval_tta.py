@@ -105,3 +105,35 @@ def test_tta_needs_a_model(nih_sample, tmp_path, capsys):
                "--tta", "five-crop"])
     assert rc == 2
     assert "--tta needs --model" in capsys.readouterr().err
+
+
+def test_export_chooses_thresholds_on_the_tta_scores(nih_sample, tmp_path, capsys):
+    pytest.importorskip("torch", reason="training extra (torch) not installed")
+    from chexnet.inference import Engine
+    from chexnet.training import cli as train_cli
+    from chexnet.training.metrics import choose_thresholds
+    from chexnet.training.run_folder import RunFolder
+
+    run = tmp_path / "run"
+    assert train_cli.main([str(nih_sample), "--out", str(run), "--size", "32", "--epochs", "1",
+                           "--workers", "0", "--cache-dir", str(tmp_path / "cache"),
+                           "--max-steps-per-epoch", "1"]) == 0
+    plain, five = tmp_path / "plain.onnx", tmp_path / "five.onnx"
+    assert main(["export", str(run), "--out", str(plain)]) == 0
+    assert main(["export", str(run), "--out", str(five), "--tta", "five-crop"]) == 0
+    capsys.readouterr()
+    val = RunFolder(run).load_val_predictions()
+    default_card, card = Engine(plain).card, Engine(five).card
+    assert default_card.tta == "none"  # the default is unchanged: torch's validation scores
+    want = choose_thresholds(val["y"], val["probs"], labels=default_card.labels)
+    assert [default_card.threshold(lb) for lb in default_card.labels] == pytest.approx(want)
+    # with --tta: the package's own five-crop scores of the same validation images
+    assert card.tta == "five-crop"
+    assert Engine(five).tta == "five-crop"
+    images = [load_image(nih_sample / "images" / str(i)) for i in val["ids"]]
+    probs = np.stack([p.probabilities for p in Engine(five).predict(images)])
+    want = choose_thresholds(val["y"], probs.astype(np.float64), labels=card.labels)
+    assert [card.threshold(lb) for lb in card.labels] == pytest.approx(want)
+    assert card.thresholds != default_card.thresholds
+    assert "five-crop" in card.threshold_rule
+    assert card.validation_metrics["auroc_without_tta"] == default_card.validation_metrics["auroc"]
