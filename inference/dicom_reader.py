@@ -11,6 +11,7 @@ import logging
 import struct
 import warnings
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,7 @@ from .errors import (
 )
 from .image import Image, robust_window
 from .metadata import dicom_metadata
+from .reduced_decode import decode_j2k_reduced, is_j2k
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +62,13 @@ _CORRUPTION_WARNINGS = ("end of file", "before delimiter", "unexpected end", "tr
 
 
 def read_dicom(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS,
-               max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES) -> Image:
+               max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES,
+               min_size: int | None = None) -> Image:
     """Read, validate and decode the first frame of a DICOM image.
+
+    With ``min_size``, a JPEG 2000 frame may be decoded at a reduced resolution level whose
+    sides both stay >= ``min_size`` (see :mod:`.reduced_decode`); the image then says so in
+    ``decode_scale`` and ``full_shape``. Other encodings are decoded in full.
 
     Raises
     ------
@@ -70,7 +77,7 @@ def read_dicom(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS,
     """
     path = Path(path)
     ds = read_dataset(path, max_inflated_bytes=max_inflated_bytes)
-    return image_from_dataset(ds, path, max_pixels=max_pixels)
+    return image_from_dataset(ds, path, max_pixels=max_pixels, min_size=min_size)
 
 
 def read_dataset(path: Path, *, stop_before_pixels: bool = False,
@@ -110,7 +117,8 @@ def read_dataset(path: Path, *, stop_before_pixels: bool = False,
     return ds
 
 
-def image_from_dataset(ds: Dataset, path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image:
+def image_from_dataset(ds: Dataset, path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+                       min_size: int | None = None) -> Image:
     """Validate a parsed dataset and decode its first frame into an :class:`Image`."""
     if not any(k in ds for k in _PIXEL_KEYWORDS):
         kind = _object_kind(ds)
@@ -152,7 +160,14 @@ def image_from_dataset(ds: Dataset, path: Path, *, max_pixels: int = DEFAULT_MAX
             raise InconsistentPixelDataError(
                 path, f"pixel data too short ({have:,} bytes for {frames} frame(s) of "
                       f"{cols}x{rows}x{allocated} bits: {needed * frames:,} needed)")
-    pixels = _decode_first_frame(ds, path, rows, cols, samples)
+    reduced = None
+    if min_size and samples == 1 and is_j2k(tsyntax) and not int(ds.PixelRepresentation):
+        reduced = _decode_reduced(ds, rows, cols, stored, frames, min_size)
+    scale = 1
+    if reduced is None:
+        pixels = _decode_first_frame(ds, path, rows, cols, samples)
+    else:
+        pixels, scale = reduced
     notes: list[str] = []
     if frames > 1:
         notes.append(f"multi-frame ({frames} frames): only frame 1 analysed")
@@ -169,7 +184,30 @@ def image_from_dataset(ds: Dataset, path: Path, *, max_pixels: int = DEFAULT_MAX
         raise InconsistentPixelDataError(
             path, f"decoded values exceed BitsStored {stored} (compressed data and header "
                   "disagree)")
-    return _build_image(ds, path, pixels, photometric, tuple(notes))
+    image = _build_image(ds, path, pixels, photometric, tuple(notes), scale)
+    if scale == 1:
+        return image
+    spacing = image.metadata.pixel_spacing_mm
+    if spacing is not None:
+        spacing = (spacing[0] * scale, spacing[1] * scale)
+    return replace(image, decode_scale=float(scale), full_shape=(rows, cols),
+                   metadata=replace(image.metadata, pixel_spacing_mm=spacing))
+
+
+def _decode_reduced(ds: Dataset, rows: int, cols: int, bits_stored: int, frames: int,
+                    min_size: int) -> tuple[np.ndarray, int] | None:
+    """(stored values at 1/scale, scale) from a reduced JPEG 2000 decode, or None: decode in
+    full (nothing to gain, a case the reduced path does not vouch for, or any failure there)."""
+    from pydicom.encaps import get_frame
+
+    try:
+        frame = get_frame(ds.PixelData, 0, number_of_frames=frames)
+    except (ValueError, TypeError, StopIteration):
+        return None  # the full decode reports the damage by name
+    out = decode_j2k_reduced(frame, min_size, rows=rows, cols=cols, bits_stored=bits_stored)
+    if out is None:
+        return None
+    return out[0], 1 << out[1]
 
 
 def refuse_non_image_header(ds: Dataset, path: Path) -> None:
@@ -185,12 +223,13 @@ def _object_kind(ds: Dataset) -> str:
 
 
 def _build_image(ds: Dataset, path: Path, pixels: np.ndarray, photometric: str,
-                 notes: tuple[str, ...]) -> Image:
+                 notes: tuple[str, ...], scale: int = 1) -> Image:
     modality = modality_lut(ds, path)
     voi = voi_lut(ds, path)
     windows = file_windows(ds, path)
     if not windows and voi is None:
-        sample = pixels[::4, ::4]
+        step = max(1, 4 // scale)  # about the same pixels sampled from a reduced decode
+        sample = pixels[::step, ::step]
         values = sample if modality is None else modality(sample)
         windows = (robust_window(values),)
     presentation = str(ds.get("PresentationLUTShape", "") or "").strip().upper()

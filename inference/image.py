@@ -81,6 +81,10 @@ class Image:
     ``modality_lut`` maps them to modality values; ``windows`` lists the VOI windows the file
     offers (the first is the default), or one robust percentile window when it offers none;
     ``voi_lut`` is the file's explicit VOI LUT when present (it takes precedence over windows).
+
+    ``decode_scale`` > 1 says the pixels were decoded at reduced resolution (``load_image(...,
+    min_size=...)``): one stored pixel spans ``decode_scale`` pixels of the file's full image,
+    whose size is ``full_shape``. Pixel spacing in ``metadata`` is that of the stored pixels.
     """
 
     path: Path
@@ -91,11 +95,18 @@ class Image:
     voi_lut: Callable[[np.ndarray], np.ndarray] | None = None
     invert: bool = False
     warnings: tuple[str, ...] = ()
+    decode_scale: float = 1.0
+    full_shape: tuple[int, int] | None = None
     _display_cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def shape(self) -> tuple[int, int]:
         return (int(self.stored.shape[0]), int(self.stored.shape[1]))
+
+    @property
+    def is_reduced(self) -> bool:
+        """Whether the pixels are a reduced-resolution decode of a larger image."""
+        return self.decode_scale != 1.0
 
     @property
     def default_window(self) -> Window | None:

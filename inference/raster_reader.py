@@ -12,16 +12,22 @@ from .errors import CorruptFileError, EmptyFileError, ImageTooLargeError
 from .image import Image, ImageMetadata, robust_window
 
 
-def read_raster(path: str | Path, kind: str, *, max_pixels: int) -> Image:
+def read_raster(path: str | Path, kind: str, *, max_pixels: int,
+                min_size: int | None = None) -> Image:
     """Read a PNG/JPEG as a greyscale :class:`Image`.
 
     8-bit images are taken as they are (they are already display renderings). 16-bit images get
     a robust percentile window, exactly like a DICOM without VOI.
+
+    With ``min_size``, a JPEG is decoded by libjpeg's DCT scaling (Pillow's ``draft``) at 1/2,
+    1/4 or 1/8 as long as both sides stay >= ``min_size``; ``decode_scale`` then says so. PNG has
+    no reduced decode: it is always read in full.
     """
     path = Path(path)
     if path.stat().st_size == 0:
         raise EmptyFileError(path, "the file is empty")
     notes: list[str] = []
+    scale = 1
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", PILImage.DecompressionBombWarning)
@@ -32,6 +38,10 @@ def read_raster(path: str | Path, kind: str, *, max_pixels: int) -> Image:
                         path, f"{width}x{height} pixels exceeds the pixel budget of "
                               f"{max_pixels:,}")
                 n_frames = getattr(im, "n_frames", 1)
+                if min_size and kind == "jpeg" and min(width, height) >= 2 * min_size:
+                    drafted = im.draft(None, (min_size, min_size))
+                    if drafted is not None:
+                        scale = round(width / drafted[1][2])
                 im.load()
                 pixels, colour = _to_grey(im)
     except ImageTooLargeError:
@@ -54,7 +64,8 @@ def read_raster(path: str | Path, kind: str, *, max_pixels: int) -> Image:
                          samples_per_pixel=3 if colour else 1,
                          bits_stored=8 if pixels.dtype == np.uint8 else 16)
     return Image(path=path, stored=pixels, metadata=meta, windows=windows,
-                 warnings=tuple(notes))
+                 warnings=tuple(notes), decode_scale=float(scale),
+                 full_shape=(height, width) if scale != 1 else None)
 
 
 def _to_grey(im: PILImage.Image) -> tuple[np.ndarray, bool]:

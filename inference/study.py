@@ -25,8 +25,15 @@ log = logging.getLogger(__name__)
 
 
 
-def load_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image:
-    """Load one DICOM, PNG or JPEG file (recognised by content) as an :class:`Image`."""
+def load_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+               min_size: int | None = None) -> Image:
+    """Load one DICOM, PNG or JPEG file (recognised by content) as an :class:`Image`.
+
+    ``min_size`` (e.g. :func:`~chexnet.inference.reduced_decode.model_min_side` of a model's
+    preprocessing) lets JPEG 2000 DICOMs and JPEG files be decoded at a reduced resolution whose
+    sides both stay >= ``min_size``: much faster, and what a model that sees 224 x 224 needs.
+    The image then has ``decode_scale`` > 1 and ``full_shape``. ``None``: full resolution.
+    """
     path = Path(path)
     if path.is_dir():
         raise UnrecognisedFileError(path, "is a folder", "use load_studies() for folders")
@@ -40,8 +47,8 @@ def load_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
             raise EmptyFileError(path, "the file is empty")
         raise UnrecognisedFileError(path, "is not a DICOM, PNG or JPEG file (by its content)")
     if kind == "dicom":
-        return read_dicom(path, max_pixels=max_pixels)
-    return read_raster(path, kind, max_pixels=max_pixels)
+        return read_dicom(path, max_pixels=max_pixels, min_size=min_size)
+    return read_raster(path, kind, max_pixels=max_pixels, min_size=min_size)
 
 
 @dataclass(frozen=True)
@@ -58,8 +65,8 @@ class Instance:
     def is_frontal(self) -> bool:
         return self.view_position in FRONTAL_VIEWS
 
-    def load(self, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image:
-        return load_image(self.path, max_pixels=max_pixels)
+    def load(self, *, max_pixels: int = DEFAULT_MAX_PIXELS, min_size: int | None = None) -> Image:
+        return load_image(self.path, max_pixels=max_pixels, min_size=min_size)
 
 
 @dataclass
