@@ -11,9 +11,9 @@ image): :func:`chexnet.inference.tta.tta_inputs` builds them and no 8-bit form o
 Everything here must be picklable and import no ONNX Runtime: workers only decode.
 
 Test-only fault injection: the environment variable ``CHEXNET_TEST_DECODE_FAULTS`` (e.g.
-``crash=segv_*;hang=slow_*``, file-name globs) makes this worker segfault or hang on matching
-files, so the tests can prove a crashing or hanging decoder fails that file only. It is read
-nowhere else and does nothing when unset.
+``crash=segv_*;hang=slow_*;kill=big_*``, file-name globs) makes this worker segfault, hang, or
+be SIGKILLed as the kernel's out-of-memory killer does, on matching files, so the tests can
+prove such a decoder fails that file only. It is read nowhere else and does nothing when unset.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import fnmatch
 import hashlib
 import os
 import signal
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,14 +80,12 @@ class DecodeOutcome:
 
 
 def worker_init() -> None:
-    """Pool initializer: on Linux, ask the kernel to kill this worker when its parent dies, so
-    a killed run (kill -9) leaves no decoder behind, however stuck."""
-    if sys.platform.startswith("linux"):
-        import contextlib
-        import ctypes
+    """Pool initializer: on Linux, ask the kernel to kill this worker when its parent (the fork
+    server, or the run itself under spawn) dies, so a killed run (kill -9) leaves no decoder
+    behind, however stuck."""
+    from .screen_forkserver import die_with_parent
 
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    die_with_parent()
 
 
 def load_for_model(path: Path, *, max_pixels: int, min_size: int) -> Image:
@@ -210,3 +207,5 @@ def _inject_test_fault(path: Path) -> None:
                 ctypes.string_at(0)  # SIGSEGV, as a broken native decoder would
             elif action == "hang":
                 time.sleep(3600)
+            elif action == "kill":
+                os.kill(os.getpid(), signal.SIGKILL)

@@ -41,6 +41,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -50,6 +51,7 @@ from pathlib import Path
 import numpy as np
 import pebble
 
+from . import screen_forkserver
 from .cam import blend, cam_on_image, colourise
 from .dicom_reader import DEFAULT_MAX_PIXELS
 from .engine import MIN_SEEN_FRACTION, Engine, file_sha256
@@ -74,6 +76,7 @@ log = logging.getLogger(__name__)
 
 CSV_NAME = "results.csv"
 THUMBS = "thumbs"
+WORKER_LOG = "decode_workers.log"
 CAM_THRESHOLD, CAM_OPACITY = 0.5, 0.5
 DEFAULT_TIMEOUT_S = 60.0
 
@@ -276,11 +279,12 @@ class _Run:
             return
         (self.out / THUMBS).mkdir(exist_ok=True)
         window = max(2 * self.engine.batch_size, 4 * workers)
-        pool = pebble.ProcessPool(max_workers=workers, context=_mp_context(),
+        pool = pebble.ProcessPool(max_workers=workers, context=_mp_context(self.out / WORKER_LOG),
                                   initializer=worker_init)
         queue: collections.deque[tuple[InputFile, cf.Future]] = collections.deque()
         todo = iter(self.pending)
         buffer: list[tuple[InputFile, DecodeOutcome]] = []
+        finished = False
         try:
             for _ in range(window):
                 self._submit(pool, todo, queue, timeout_s)
@@ -298,9 +302,9 @@ class _Run:
                     self._flush(buffer)
                     buffer = []
             self._flush(buffer)
+            finished = not queue
         finally:
-            pool.stop()
-            pool.join()
+            _shut_down(pool, graceful=finished)
 
     def _submit(self, pool: pebble.ProcessPool, todo, queue, timeout_s: float) -> None:
         item = next(todo, None)
@@ -443,6 +447,21 @@ class _Run:
         return rows
 
 
+def _shut_down(pool: pebble.ProcessPool, *, graceful: bool) -> None:
+    """Stop the workers. After a complete run, let the pool finish starting the replacement
+    of a worker it just lost (crash, timeout) before it stops: killing one half-started prints
+    multiprocessing's traceback on stderr. On cancel or error, stop at once."""
+    if graceful:
+        pool.close()
+        try:
+            pool.join(timeout=30)
+            return
+        except TimeoutError:
+            pass
+    pool.stop()
+    pool.join()
+
+
 def _outcome(item: InputFile, future: cf.Future, timeout_s: float) -> DecodeOutcome:
     """A finished decode task -> its outcome; a dead or stuck worker becomes an error."""
     path = str(item.path)
@@ -468,10 +487,34 @@ def _file_id(path: Path) -> str:
     return hashlib.sha256(str(path).encode("utf-8", "surrogateescape")).hexdigest()[:20]
 
 
-def _mp_context():
+def _mp_context(log_path: Path):
     """Fresh worker processes, never forks of this one (it holds ONNX Runtime's threads)."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["chexnet.inference.screen_decode"])
+        ctx.set_forkserver_preload(["chexnet.inference.screen_forkserver",
+                                    "chexnet.inference.screen_decode"])
+        _start_forkserver_logging_to(log_path)
         return ctx
     return multiprocessing.get_context("spawn")
+
+
+def _start_forkserver_logging_to(log_path: Path) -> None:
+    """Start the fork server (if not running yet) with its stderr, which every worker inherits,
+    going to ``log_path``: native decoders write their complaints to stderr, and a worker that
+    pebble stops while it is still starting prints multiprocessing's traceback there. Neither
+    belongs on the user's terminal: what a worker has to say about a file is in its row. (The
+    fork server lives as long as this process, so later runs in the same process log to the
+    first run's file.)"""
+    from multiprocessing import forkserver
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    os.environ[screen_forkserver.ENV] = "1"  # it dies with this process (see that module)
+    try:
+        with open(log_path, "ab") as log:
+            os.dup2(log.fileno(), 2)
+            forkserver.ensure_running()
+    finally:
+        os.environ.pop(screen_forkserver.ENV, None)
+        os.dup2(saved, 2)
+        os.close(saved)
