@@ -443,7 +443,8 @@ class _Run:
                       include_phi=self.include_phi,
                       threshold_rule=str(self.header.get("threshold_rule", "")),
                       card_description=str(self.header.get("description", "")),
-                      run_text=run_text, shard=str(self.shard or ""))
+                      run_text=run_text, shard=str(self.shard or ""),
+                      tta=str(self.header.get("tta", "none")))
         return rows
 
 

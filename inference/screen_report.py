@@ -38,20 +38,23 @@ def counts_of(rows: Sequence[ScreenRow]) -> dict[str, int]:
 
 def render_report(rows: Sequence[ScreenRow], model: RunModel, out_dir: Path, *, mode: str,
                   include_phi: bool, threshold_rule: str = "", card_description: str = "",
-                  run_text: str = "", shard: str = "") -> Path:
+                  run_text: str = "", shard: str = "", tta: str = "none") -> Path:
+    thresholds = dict(zip(model.labels, model.thresholds, strict=True))
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES), autoescape=True,
                              undefined=jinja2.StrictUndefined)
     html = env.get_template("screen_report.html.j2").render(
         model=model, card_description=card_description, threshold_rule=threshold_rule,
         counts=counts_of(rows), priority_text=priority_text(mode), run=run_text, shard=shard,
         written=dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z"),
-        include_phi=include_phi, rows=[_view(r, out_dir, include_phi) for r in rows])
+        include_phi=include_phi, tta=tta,
+        rows=[_view(r, out_dir, include_phi, thresholds) for r in rows])
     target = out_dir / REPORT_NAME
     write_atomic(target, html)
     return target
 
 
-def _view(r: ScreenRow, out_dir: Path, include_phi: bool) -> dict:
+def _view(r: ScreenRow, out_dir: Path, include_phi: bool, thresholds: dict[str, float]
+          ) -> dict:
     probs = r.probabilities or {}
     top = max(probs.items(), key=lambda kv: kv[1]) if probs else None
     return {
@@ -60,7 +63,8 @@ def _view(r: ScreenRow, out_dir: Path, include_phi: bool) -> dict:
         "warnings": r.warnings, "duplicate_of": r.duplicate_of, "study_uid": r.study_uid,
         "thumb": _relative(r.thumb_path, out_dir), "cam": _relative(r.cam_path, out_dir),
         "cam_finding": r.cam_finding or "",
-        "above": [{"label": lb, "p": probs[lb]} for lb in r.findings_above_threshold],
+        "above": [{"label": lb, "p": probs[lb], "t": thresholds[lb]}
+                  for lb in r.findings_above_threshold],
         "top": f"{top[0]} {top[1]:.2f}" if top else "",
         "abnormal": r.abnormal_score, "priority": r.priority,
         "phi": [(col.replace("_", " "), (r.phi or {}).get(key, ""))
