@@ -29,10 +29,12 @@ def load_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS,
                min_size: int | None = None) -> Image:
     """Load one DICOM, PNG or JPEG file (recognised by content) as an :class:`Image`.
 
-    ``min_size`` (e.g. :func:`~chexnet.inference.reduced_decode.model_min_side` of a model's
+    ``min_size`` (e.g. :func:`~chexnet.inference.model_resolution.model_min_side` of a model's
     preprocessing) lets JPEG 2000 DICOMs and JPEG files be decoded at a reduced resolution whose
     sides both stay >= ``min_size``: much faster, and what a model that sees 224 x 224 needs.
-    The image then has ``decode_scale`` > 1 and ``full_shape``. ``None``: full resolution.
+    The image then has ``decode_scale`` > 1 and ``full_shape``; take its model input with
+    :func:`~chexnet.inference.model_resolution.model_crop` (``resize_and_crop`` on a reduced
+    image crops a slightly different region). ``None``: full resolution.
     """
     path = Path(path)
     if path.is_dir():

@@ -14,10 +14,11 @@ import pydicom
 import pytest
 from PIL import Image as PILImage
 from pydicom.data import get_testdata_file
-from pydicom.encaps import get_frame
+from pydicom.encaps import encapsulate, get_frame
 from pydicom.pixels import pixel_array
 from pydicom.uid import JPEG2000, JPEG2000Lossless
 
+from chexnet.inference.errors import ChexnetInputError
 from chexnet.inference.model_resolution import model_crop, model_min_side
 from chexnet.inference.preprocess import PreprocessSpec, resize_and_crop
 from chexnet.inference.reduced_decode import j2k_header, pillow_decode
@@ -168,6 +169,34 @@ def test_png_and_native_dicom_are_read_in_full(tmp_path):
         assert image.decode_scale == 1.0
         assert image.shape == (1024, 1024)
         np.testing.assert_array_equal(image.stored, load_image(path).stored)
+
+
+def outcome(path: Path, min_size: int | None) -> str:
+    try:
+        load_image(path, min_size=min_size)
+    except ChexnetInputError as err:
+        return type(err).__name__
+    return "loaded"
+
+
+@pytest.mark.parametrize("damage", ["cut_to_a_third", "no_end_marker", "noise_in_the_middle"])
+def test_a_damaged_codestream_is_judged_as_without_min_size(tmp_path, damage):
+    """The reduced path never accepts what the full decode refuses (its failures fall back to
+    the full decode, which names the problem)."""
+    ds = pydicom.dcmread(RG1)
+    frame = get_frame(ds.PixelData, 0, number_of_frames=1)
+    noise = np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes()
+    frame = {"cut_to_a_third": frame[:len(frame) // 3],
+             "no_end_marker": frame[:-2],
+             "noise_in_the_middle": frame[:2000] + noise + frame[7000:]}[damage]
+    ds.PixelData = encapsulate([frame + b"\x00" * (len(frame) % 2)])
+    path = tmp_path / f"{damage}.dcm"
+    ds.save_as(path)
+    expected = {"cut_to_a_third": "InconsistentPixelDataError",
+                "no_end_marker": "InconsistentPixelDataError",
+                "noise_in_the_middle": "loaded"}[damage]  # OpenJPEG decodes it, as pydicom does
+    assert outcome(path, None) == expected
+    assert outcome(path, model_min_side(SPEC)) == expected
 
 
 def test_model_min_side_follows_the_card():
