@@ -110,12 +110,12 @@ def run_screenshot(app, window, out: Path, finding: str | None) -> int:
                 window.state.set("finding", finding)
         QTimer.singleShot(300, lambda: save_and_quit(0))
 
-    def failed(_what: str, message: str) -> None:
+    def failed(message: str) -> None:
         print(f"chexnet-viewer: {message}", file=sys.stderr)
         QTimer.singleShot(300, lambda: save_and_quit(1))
 
     window.findings_shown.connect(shown)
-    window.session.failed.connect(failed)
+    window.gave_up.connect(failed)
     QTimer.singleShot(SCREENSHOT_TIMEOUT_S * 1000, lambda: save_and_quit(1))
     app.exec()
     return outcome["code"]

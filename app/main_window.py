@@ -58,6 +58,8 @@ SHORTCUTS = [
 class MainWindow(QMainWindow):
     #: Emitted when the shown image's findings (and heat map, if any) are on screen.
     findings_shown = Signal(int)
+    #: Emitted when an open, load, model or analysis error ends what was asked (the message).
+    gave_up = Signal(str)
 
     def __init__(self, settings: ViewerSettings | None = None, model: str | None = None,
                  device: str = "auto") -> None:
@@ -72,6 +74,7 @@ class MainWindow(QMainWindow):
         self.index = -1
         self.loaded: LoadedImage | None = None
         self.preset_index: int | None = None
+        self._auto_advance = True
         self.model_spec = model if model is not None else (self.settings.model or None)
         self._build_widgets()
         self._build_actions()
@@ -178,7 +181,7 @@ class MainWindow(QMainWindow):
         s.engine_ready.connect(self._on_engine)
         s.failed.connect(self._on_failed)
         self.runner.busy_changed.connect(self.busy.setVisible)
-        self.thumbs.chosen.connect(self.show_index)
+        self.thumbs.chosen.connect(self.choose_index)
         self.findings.finding_selected.connect(lambda f: self.state.set("finding", f))
         self.controls.preset_chosen.connect(self.apply_preset)
         self.canvas.cursor_moved.connect(self._on_cursor)
@@ -199,6 +202,7 @@ class MainWindow(QMainWindow):
         self.findings.clear()
         self.findings.set_busy("Loading…")
         self.thumbs.set_items([])
+        self._auto_advance = True
         self.session.open(paths)
 
     def choose_files(self) -> None:
@@ -231,15 +235,15 @@ class MainWindow(QMainWindow):
     def _on_opened(self, result: OpenResult) -> None:
         for err in result.scan.skipped:
             self.messages.post(str(err), "warning")
-        if not result.items:
-            self.findings.show_error("no readable image in what was opened")
-            self.messages.post("Nothing to show: no DICOM, PNG or JPEG image could be read "
-                               "from what was opened.")
-            return
         self.thumbs.set_items([item.caption for item in result.items])
         first = next((i for i, it in enumerate(result.items)
                       if it.instance == result.scan.studies[0].primary), 0)
         self.show_index(first)
+
+    def choose_index(self, index: int) -> None:
+        """The reader picked an image: no more automatic skipping of unreadable ones."""
+        self._auto_advance = False
+        self.show_index(index)
 
     def show_index(self, index: int) -> None:
         if not 0 <= index < len(self.session.items):
@@ -252,6 +256,7 @@ class MainWindow(QMainWindow):
         self.session.request_image(index)
 
     def step_image(self, delta: int) -> None:
+        self._auto_advance = False
         if self.session.items:
             self.show_index(min(max(self.index + delta, 0), len(self.session.items) - 1))
 
@@ -272,6 +277,7 @@ class MainWindow(QMainWindow):
         if index != self.index:
             return
         first_of_study = self.loaded is None
+        self._auto_advance = False
         self.loaded = loaded
         self.preset_index = self._initial_preset(loaded)
         self.state.set("window", loaded.presets[self.preset_index].window)
@@ -338,11 +344,19 @@ class MainWindow(QMainWindow):
 
     def _on_failed(self, what: str, message: str) -> None:
         self.messages.post(message)
+        if what == "image":
+            self.thumbs.mark_failed(self.index)
+            if self._auto_advance and self.index + 1 < len(self.session.items):
+                # Opening a folder: show the first image that can be read; the others' errors
+                # stay in the message area and their thumbnails are marked.
+                self.show_index(self.index + 1)
+                return
         if what in ("open", "image", "predict"):
             self.findings.show_error(message)
         elif what == "model":
             self.findings.set_model(None, None)
             self.findings.set_busy("No model: choose one with File > Model…")
+        self.gave_up.emit(message)
 
     # --- drawing --------------------------------------------------------------------------------
     def _display(self) -> np.ndarray:

@@ -99,6 +99,12 @@ class ThumbnailStrip(QListWidget):
         if item is not None:
             item.setIcon(QIcon(QPixmap.fromImage(qimage_from_grey(grey_u8))))
 
+    def mark_failed(self, index: int) -> None:
+        item = self.item(index)
+        if item is not None and not item.text().startswith("✕"):
+            item.setText("✕ " + item.text())
+            item.setForeground(QColor(220, 60, 60))
+
     def set_current(self, index: int) -> None:
         self._quiet = True
         self.setCurrentRow(index)

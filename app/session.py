@@ -172,6 +172,11 @@ class StudySession(QObject):
         if token != self.generation:
             return
         self.items = result.items
+        if not result.items:
+            reasons = [str(err) for err in result.scan.skipped]
+            self.failed.emit("open", "; ".join(reasons) if reasons else
+                             "nothing to show: no DICOM, PNG or JPEG image in what was opened")
+            return
         self.opened.emit(result)
 
     def _open_failed(self, token, message: str) -> None:

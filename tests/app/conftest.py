@@ -10,10 +10,10 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QSettings  # noqa: E402
+from PySide6.QtCore import QSettings
 
-from chexnet.app.main_window import MainWindow  # noqa: E402
-from chexnet.app.settings import ViewerSettings  # noqa: E402
+from chexnet.app.main_window import MainWindow
+from chexnet.app.settings import ViewerSettings
 
 FINDINGS_TIMEOUT_MS = 60_000
 
