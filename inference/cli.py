@@ -81,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "transparent (default 0.5)")
     p.add_argument("--opacity", type=unit_interval, default=0.5,
                    help="overlay opacity, 0..1 (default 0.5)")
-    p.add_argument("--batch-size", type=int, default=8, help="images per inference call")
+    p.add_argument("--batch-size", type=int, default=8,
+                   help="model inputs per inference call: images, or crops with --tta")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                    help=f"refuse images larger than this (default {DEFAULT_MAX_PIXELS:,})")
     p.add_argument("--tta", choices=TTA_MODES, default=None,

@@ -51,10 +51,6 @@ def check_tta(mode: str) -> str:
     return mode
 
 
-def n_crops(mode: str) -> int:
-    return {"none": 1, "five-crop": 5, "ten-crop": 10}[check_tta(mode)]
-
-
 def tta_resize(spec: PreprocessSpec) -> int:
     """Shorter side of the image the crops are cut from: the card's ``resize`` when it is larger
     than the input (arnoweng's 256 -> 224), else ``size`` x 256/224 (256 for a 224 input):

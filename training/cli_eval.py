@@ -107,7 +107,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--device", choices=DEVICES, default="auto",
                    help="execution device for --model (default auto)")
-    p.add_argument("--batch-size", type=int, default=8, help="images per inference call")
+    p.add_argument("--batch-size", type=int, default=8,
+                   help="model inputs per inference call: images, or crops with --tta")
     p.add_argument("--tta", choices=TTA_MODES, default=None,
                    help="test-time augmentation with --model: five-crop (4 corners + centre of "
                         "a larger resize, the hospital CAD paper's 5-patch testing) or ten-crop "
