@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -26,17 +26,18 @@ from PySide6.QtWidgets import (
 )
 
 from chexnet.inference.cam import cam_on_image
-from chexnet.inference.image import Window
 
 from .canvas import ImageCanvas
 from .export_view import compose_view, findings_text, legend_lines
 from .findings_panel import FindingsPanel
+from .menus import SHORTCUTS, build_menus
 from .model_dialog import ModelDialog
 from .overlay_controls import OverlayControls
 from .panels import MessageArea, MetadataPanel, ThumbnailStrip
 from .session import LoadedImage, OpenResult, StudySession
 from .settings import ViewerSettings
 from .view_state import ViewState
+from .window_level import initial_preset, pixel_readout, preset_kind, window_after_drag
 from .workers import JobRunner
 
 log = logging.getLogger(__name__)
@@ -44,15 +45,6 @@ log = logging.getLogger(__name__)
 #: The heat map is rendered at most this many pixels on its long side and stretched onto the
 #: image by the view: a 7x7 CAM holds no detail a finer grid would show, and sliders stay fast.
 HEAT_SIDE = 512
-ZOOM_STEP = 1.25
-SHORTCUTS = [
-    ("Open files", "Ctrl+O"), ("Open folder", "Ctrl+Shift+O"), ("Model…", "Ctrl+M"),
-    ("Save view as PNG", "Ctrl+S"), ("Copy findings", "Ctrl+Shift+C"),
-    ("Window presets", "1-5"), ("Window/level", "right-drag"), ("Zoom", "wheel, + / -"),
-    ("Actual pixels / fit", "Z"), ("Fit", "Space"), ("Invert", "I"),
-    ("Flip horizontal / vertical", "H / V"), ("Rotate 90°", "R"), ("Heat map on/off", "C"),
-    ("Next / previous image", "Right / Left"), ("Next / previous series", "Down / Up"),
-]
 
 
 class MainWindow(QMainWindow):
@@ -77,7 +69,7 @@ class MainWindow(QMainWindow):
         self._auto_advance = True
         self.model_spec = model if model is not None else (self.settings.model or None)
         self._build_widgets()
-        self._build_actions()
+        build_menus(self)
         self._bind()
         self.state.set("threshold", self.settings.threshold)
         self.state.set("opacity", self.settings.opacity)
@@ -122,56 +114,6 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, dock)
         return dock
 
-    def _action(self, menu, text: str, slot, shortcut: str | None = None) -> QAction:
-        act = QAction(text, self)
-        if shortcut:
-            act.setShortcut(QKeySequence(shortcut))
-            act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        act.triggered.connect(slot)
-        (menu.addAction(act) if menu is not None else self.addAction(act))
-        if menu is not None:
-            self.addAction(act)
-        return act
-
-    def _build_actions(self) -> None:
-        bar = self.menuBar()
-        file = bar.addMenu("&File")
-        self._action(file, "Open files…", self.choose_files, "Ctrl+O")
-        self._action(file, "Open folder…", self.choose_folder, "Ctrl+Shift+O")
-        self.recent_menu = file.addMenu("Open recent")
-        self._fill_recent()
-        file.addSeparator()
-        self._action(file, "Model…", self.choose_model, "Ctrl+M")
-        self._action(file, "Re-run model on this image", self.rerun)
-        file.addSeparator()
-        self._action(file, "Save view as PNG…", self.choose_save_view, "Ctrl+S")
-        self._action(file, "Copy findings as text", self.copy_findings, "Ctrl+Shift+C")
-        file.addSeparator()
-        self._action(file, "Quit", self.close, "Ctrl+Q")
-        view = bar.addMenu("&View")
-        self._action(view, "Fit", self.canvas.fit, "Space")
-        self._action(view, "Actual pixels / fit", self.toggle_actual_pixels, "Z")
-        self._action(view, "Zoom in", lambda: self.canvas.zoom(ZOOM_STEP), "+")
-        self._action(None, "Zoom in (=)", lambda: self.canvas.zoom(ZOOM_STEP), "=")
-        self._action(view, "Zoom out", lambda: self.canvas.zoom(1 / ZOOM_STEP), "-")
-        self._action(view, "Invert", lambda: self.state.toggle("invert"), "I")
-        self._action(view, "Flip horizontal", lambda: self.state.toggle("flip_h"), "H")
-        self._action(view, "Flip vertical", lambda: self.state.toggle("flip_v"), "V")
-        self._action(view, "Rotate 90° clockwise",
-                     lambda: self.state.set("rotation", self.state.get("rotation") + 90), "R")
-        self._action(view, "Reset orientation", self.state.reset_orientation)
-        self._action(view, "Heat map on/off", lambda: self.state.toggle("cam_visible"), "C")
-        for k in range(5):
-            self._action(None, f"Window preset {k + 1}",
-                         lambda _=False, k=k: self.apply_preset(k), str(k + 1))
-        nav = bar.addMenu("&Study")
-        self._action(nav, "Next image", lambda: self.step_image(1), "Right")
-        self._action(nav, "Previous image", lambda: self.step_image(-1), "Left")
-        self._action(nav, "Next series", lambda: self.step_series(1), "Down")
-        self._action(nav, "Previous series", lambda: self.step_series(-1), "Up")
-        help_menu = bar.addMenu("&Help")
-        self._action(help_menu, "Keyboard shortcuts", self.show_shortcuts)
-
     def _bind(self) -> None:
         s = self.session
         s.opened.connect(self._on_opened)
@@ -196,7 +138,7 @@ class MainWindow(QMainWindow):
         for p in paths:
             self.settings.add_recent(str(p))
         self.settings.last_folder = str(paths[0] if paths[0].is_dir() else paths[0].parent)
-        self._fill_recent()
+        self.fill_recent()
         self.index, self.loaded = -1, None
         self.canvas.set_image(None)
         self.findings.clear()
@@ -217,7 +159,7 @@ class MainWindow(QMainWindow):
         if name:
             self.open_paths([name])
 
-    def _fill_recent(self) -> None:
+    def fill_recent(self) -> None:
         self.recent_menu.clear()
         for path in self.settings.recent:
             act = self.recent_menu.addAction(path)
@@ -279,7 +221,7 @@ class MainWindow(QMainWindow):
         first_of_study = self.loaded is None
         self._auto_advance = False
         self.loaded = loaded
-        self.preset_index = self._initial_preset(loaded)
+        self.preset_index = initial_preset(self.settings.window_preset, len(loaded.presets))
         self.state.set("window", loaded.presets[self.preset_index].window)
         self.canvas.set_image(self._display(), fit=first_of_study)
         self._apply_orientation()
@@ -297,11 +239,6 @@ class MainWindow(QMainWindow):
         self.session.request_prediction(index)
         if first_of_study:
             self.session.request_thumbnails()
-
-    def _initial_preset(self, loaded: LoadedImage) -> int:
-        kind = self.settings.window_preset
-        n = len(loaded.presets)
-        return {"file": 0, "auto": n - 2, "full": n - 1}[kind]
 
     # --- model --------------------------------------------------------------------------------
     def _on_engine(self, engine) -> None:
@@ -414,29 +351,16 @@ class MainWindow(QMainWindow):
         if self.loaded is None or not 0 <= k < len(self.loaded.presets):
             return
         self.preset_index = k
-        n = len(self.loaded.presets)
-        self.settings.window_preset = "auto" if k == n - 2 else "full" if k == n - 1 else "file"
+        self.settings.window_preset = preset_kind(k, len(self.loaded.presets))
         self.controls.set_presets([p.name for p in self.loaded.presets], k)
         self.state.set("window", self.loaded.presets[k].window)
 
     def _on_window_drag(self, dx: float, dy: float, _finished: bool) -> None:
         if self.loaded is None:
             return
-        lo, hi = self.loaded.value_range
-        span = max(hi - lo, 1.0)
-        current = self.state.window or self._effective_window()
-        step = span / 500.0  # 500 screen pixels of drag sweep the whole value range
-        width = min(max(current.width + dx * step, 1.0), 2 * span)
-        center = current.center - dy * step
         self.preset_index = None
         self.controls.set_presets([p.name for p in self.loaded.presets], None)
-        self.state.set("window", Window(center, width, "LINEAR", "manual"))
-
-    def _effective_window(self) -> Window:
-        image = self.loaded.image
-        if image.default_window is not None:
-            return image.default_window
-        return next(p.window for p in self.loaded.presets if p.window is not None)
+        self.state.set("window", window_after_drag(self.loaded, self.state.window, dx, dy))
 
     def _update_window_text(self) -> None:
         w = self.state.window
@@ -453,18 +377,8 @@ class MainWindow(QMainWindow):
     def _on_cursor(self, pos) -> None:
         if pos is None or self.loaded is None:
             self.cursor_label.setText("")
-            return
-        row, col = pos
-        image = self.loaded.image
-        stored = image.stored[row, col]
-        text = f"x {col}  y {row}   stored {stored}"
-        if image.modality_lut is not None:
-            value = float(np.asarray(image.modality_lut(np.asarray([stored])))[0])
-            text += f"   value {value:g}"
-        spacing = image.metadata.pixel_spacing_mm
-        if spacing:
-            text += f"   ({row * spacing[0]:.1f} mm, {col * spacing[1]:.1f} mm)"
-        self.cursor_label.setText(text)
+        else:
+            self.cursor_label.setText(pixel_readout(self.loaded.image, *pos))
 
     # --- output -----------------------------------------------------------------------------------
     def view_image(self):
