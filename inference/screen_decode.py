@@ -1,12 +1,15 @@
 """Screening step 2, run in the decode worker processes: one file -> what the model needs.
 
-A worker reads one file, hashes it (duplicate detection), decodes it, applies the intended-use
-gate, and returns only what the main process needs: the 8-bit model crop (224 x 224, before
-mean/std), its crop box, a small grey thumbnail for the report, the UIDs and the gate's reasons
-and warnings. Full-resolution pixels never cross the process boundary (a 1955 x 1841 CR is 7 MB
-as uint16, the crop 50 kB), which keeps the pipe and the main process's memory small. With
-test-time augmentation (five/ten crops) the normalised crops are sent instead (3-6 MB per
-image): :func:`chexnet.inference.tta.tta_inputs` builds them and no 8-bit form of them exists.
+A worker reads one file, hashes it (duplicate detection), decodes it (JPEG 2000 and JPEG at the
+reduced resolution the model needs: :mod:`chexnet.inference.model_resolution`), applies the
+intended-use gate, and returns only what the main process needs: the 8-bit model crop
+(224 x 224, before mean/std), its crop box, a small grey thumbnail for the report, the UIDs and
+the gate's reasons and warnings. Full-resolution pixels never cross the process boundary (a
+1955 x 1841 CR is 7 MB as uint16, the crop 50 kB), which keeps the pipe and the main process's
+memory small. With test-time augmentation (five/ten crops) the normalised crops are sent
+instead (3-6 MB per image): :func:`chexnet.inference.tta.tta_inputs` builds them and no 8-bit
+form of them exists; those images are decoded at full resolution, since the crops are defined
+on it.
 
 Everything here must be picklable and import no ONNX Runtime: workers only decode.
 
@@ -32,7 +35,8 @@ from PIL import Image as PILImage
 from .errors import ChexnetInputError, NotAnImageError
 from .image import Image
 from .intended_use import check_intended_use
-from .preprocess import PreprocessSpec, resize_and_crop
+from .model_resolution import model_crop, model_min_side
+from .preprocess import PreprocessSpec
 from .sniff import sniff
 from .study import load_image
 from .tta import TtaInput, tta_inputs
@@ -70,7 +74,8 @@ class DecodeOutcome:
     study_uid: str | None = None
     series_uid: str | None = None
     sop_instance_uid: str | None = None
-    image_shape: tuple[int, int] | None = None
+    image_shape: tuple[int, int] | None = None  # the decoded pixels (crop box, CAM frame)
+    full_shape: tuple[int, int] | None = None  # the file's image, when decoded reduced
     crop_u8: np.ndarray | None = None
     crop_box: tuple[float, float, float, float] | None = None
     tta: TtaInput | None = None  # instead of crop_u8 when the engine augments
@@ -88,11 +93,11 @@ def worker_init() -> None:
     die_with_parent()
 
 
-def load_for_model(path: Path, *, max_pixels: int, min_size: int) -> Image:
-    """The one place the screener loads pixels. ``min_size`` is the shorter side the model's
-    preprocessing needs; a reader able to decode a reduced resolution (JPEG 2000 levels) may
-    stop there once ``load_image`` accepts it."""
-    return load_image(path, max_pixels=max_pixels)
+def load_for_model(path: Path, *, max_pixels: int, min_size: int | None) -> Image:
+    """The one place the screener loads pixels. ``min_size``: the shorter side the model's
+    preprocessing needs (JPEG 2000 and JPEG may then be decoded at a reduced resolution);
+    ``None``: full resolution."""
+    return load_image(path, max_pixels=max_pixels, min_size=min_size)
 
 
 def decode(request: DecodeRequest) -> DecodeOutcome:
@@ -122,10 +127,13 @@ def decode(request: DecodeRequest) -> DecodeOutcome:
 
 
 def _decode(path: Path, request: DecodeRequest, sha: str) -> DecodeOutcome:
-    image = load_for_model(path, max_pixels=request.max_pixels, min_size=request.spec.resize)
+    reduced_ok = request.tta == "none"  # TTA crops are defined on the full-resolution image
+    image = load_for_model(path, max_pixels=request.max_pixels,
+                           min_size=model_min_side(request.spec) if reduced_ok else None)
     meta = image.metadata
     common = dict(sha256=sha, study_uid=meta.study_uid, series_uid=meta.series_uid,
                   sop_instance_uid=meta.sop_instance_uid, image_shape=image.shape,
+                  full_shape=image.full_shape if image.is_reduced else None,
                   phi=read_phi(path) if request.include_phi else None)
     decision = check_intended_use(image)
     display = image.display_u8()
@@ -138,7 +146,7 @@ def _decode(path: Path, request: DecodeRequest, sha: str) -> DecodeOutcome:
     if request.tta != "none":
         return DecodeOutcome(request.path, "analyse", warnings=decision.warnings, thumb=thumb,
                              tta=tta_inputs(display, request.spec, request.tta), **common)
-    crop, box = resize_and_crop(display, request.spec)
+    crop, box = model_crop(image, request.spec)
     return DecodeOutcome(request.path, "analyse", warnings=decision.warnings,
                          crop_u8=np.ascontiguousarray(crop),
                          crop_box=(box.x0, box.y0, box.x1, box.y1), thumb=thumb, **common)

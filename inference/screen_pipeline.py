@@ -368,7 +368,8 @@ class _Run:
                "warnings": list(o.warnings), "study_uid": o.study_uid,
                "series_uid": o.series_uid, "sop_instance_uid": o.sop_instance_uid,
                "sha256": o.sha256, "probabilities": None, "duplicate_of": None,
-               "image_shape": list(o.image_shape) if o.image_shape else None,
+               "image_shape": list(o.full_shape or o.image_shape) if o.image_shape else None,
+               "decoded_shape": list(o.image_shape) if o.full_shape else None,
                "thumb": (f"{THUMBS}/{_file_id(item.path)}.jpg"
                          if thumb and o.thumb is not None else None),
                "cam": None, "cam_finding": None, "error_type": o.error_type,

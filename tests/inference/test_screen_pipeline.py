@@ -207,3 +207,28 @@ def test_usage_problems_are_named(folder, tiny_model, tmp_path):
         screen([folder], tmp_path / "o", model=tiny_model, shard="2of3")
     with pytest.raises(ScreenConfigError, match="no screening journal"):
         screen([folder / "img0.png"], tmp_path / "o", model=tiny_model, require_journal=True)
+
+
+def test_jpeg2000_is_decoded_at_model_resolution(rg1_j2kr, rg1_uncr, tiny_model, tmp_path):
+    """RG1 in JPEG 2000 is decoded at a reduced level in the workers: its scores are exactly the
+    engine's on that reduced decode's model crop, and close to the full-resolution path's."""
+    from chexnet.inference.model_resolution import model_crop, model_min_side
+    from chexnet.inference.preprocess import normalise
+
+    shutil.copy(rg1_j2kr, tmp_path / "j2k.dcm")
+    out = tmp_path / "out"
+    screen([tmp_path / "j2k.dcm"], out, model=tiny_model, device="cpu", workers=1)
+    row = read_csv(out / CSV_NAME)[0]
+    record = next(iter(read_journal(out / JOURNAL_NAME).records.values()))
+    assert record["image_shape"] == [1955, 1841]  # the file's size, not the decoded one
+    assert max(record["decoded_shape"]) < 1955
+    engine = Engine(tiny_model, device="cpu")
+    spec = engine.card.preprocess
+    reduced = load_image(tmp_path / "j2k.dcm", min_size=model_min_side(spec))
+    assert reduced.is_reduced
+    crop, _box = model_crop(reduced, spec)
+    expected = engine.run(normalise(crop, spec)[None]).probs[0]
+    got = np.array([float(row[lb]) for lb in engine.labels])
+    np.testing.assert_allclose(got, expected, atol=1.5e-6)
+    full = engine.predict_one(load_image(rg1_uncr)).probabilities
+    assert np.abs(got - full).max() < 0.01
