@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures as cf
+import contextlib
 import hashlib
 import logging
 import multiprocessing
@@ -44,7 +45,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,6 +78,7 @@ log = logging.getLogger(__name__)
 CSV_NAME = "results.csv"
 THUMBS = "thumbs"
 WORKER_LOG = "decode_workers.log"
+LOCK_NAME = ".screen.lock"
 CAM_THRESHOLD, CAM_OPACITY = 0.5, 0.5
 DEFAULT_TIMEOUT_S = 60.0
 
@@ -163,16 +165,17 @@ def screen(inputs: Sequence[str | Path], out_dir: str | Path, *, model: str | Pa
     except ValueError as err:
         raise ScreenConfigError(str(err)) from None
     out.mkdir(parents=True, exist_ok=True)
-    journal = _open_journal(out, engine, include_phi, fresh, require_journal)
-    run = _Run(files, out, engine, journal, priority=priority, include_phi=include_phi,
-               retry_failed=retry_failed, max_pixels=max_pixels, on_row=on_row,
-               on_progress=on_progress, cancel=cancel or threading.Event(),
-               started=started, shard=shard, rebuild_every_s=rebuild_every_s)
-    try:
-        run.execute(workers or os.cpu_count() or 1, timeout_s)
-    finally:
-        run.writer.close()
-    rows = run.rebuild()
+    with _only_run_in(out):
+        journal = _open_journal(out, engine, include_phi, fresh, require_journal)
+        run = _Run(files, out, engine, journal, priority=priority, include_phi=include_phi,
+                   retry_failed=retry_failed, max_pixels=max_pixels, on_row=on_row,
+                   on_progress=on_progress, cancel=cancel or threading.Event(),
+                   started=started, shard=shard, rebuild_every_s=rebuild_every_s)
+        try:
+            run.execute(workers or os.cpu_count() or 1, timeout_s)
+        finally:
+            run.writer.close()
+        rows = run.rebuild()
     errors = [r for r in rows if r.status == "error"]
     return ScreenSummary(out, len(files), run.resumed, run.processed, counts_of(rows),
                          time.monotonic() - started, run.cancel.is_set(), run.model,
@@ -192,6 +195,24 @@ def read_worklist(out_dir: str | Path, priority: str = "max-above-threshold"
     except ValueError as err:
         raise ScreenConfigError(str(err)) from None
     return model, worklist(content.records.values(), model, priority, out)
+
+
+@contextlib.contextmanager
+def _only_run_in(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``out`` for the run: two runs appending to one journal would
+    interleave their rows. (POSIX ``flock``; released by the kernel if the run is killed.)"""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock, one run per folder is then the user's care
+        yield
+        return
+    with open(out / LOCK_NAME, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise ScreenConfigError(f"{out}: another chexnet screen is writing to this folder; "
+                                    "wait for it to finish or choose another --out") from None
+        yield
 
 
 def _open_journal(out: Path, engine: Engine, include_phi: bool, fresh: bool,

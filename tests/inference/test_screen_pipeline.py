@@ -232,3 +232,14 @@ def test_jpeg2000_is_decoded_at_model_resolution(rg1_j2kr, rg1_uncr, tiny_model,
     np.testing.assert_allclose(got, expected, atol=1.5e-6)
     full = engine.predict_one(load_image(rg1_uncr)).probabilities
     assert np.abs(got - full).max() < 0.01
+
+
+def test_a_second_run_in_the_same_folder_is_refused(folder, tiny_model, tmp_path):
+    fcntl = pytest.importorskip("fcntl")
+    from chexnet.inference.screen_pipeline import LOCK_NAME
+
+    with open(tmp_path / LOCK_NAME, "a") as held:  # as a running screen holds it
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(ScreenConfigError, match="another chexnet screen"):
+            screen([folder / "img0.png"], tmp_path, model=tiny_model, device="cpu")
+    assert screen([folder / "img0.png"], tmp_path, model=tiny_model, device="cpu").counts["ok"] == 1
