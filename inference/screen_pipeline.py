@@ -35,31 +35,33 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures as cf
-import contextlib
 import hashlib
 import logging
-import multiprocessing
 import os
-import shutil
-import signal
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pebble
 
-from . import screen_forkserver
 from .cam import blend, cam_on_image, colourise
 from .dicom_reader import DEFAULT_MAX_PIXELS
-from .engine import MIN_SEEN_FRACTION, Engine, file_sha256
+from .engine import MIN_SEEN_FRACTION, Engine
 from .models import resolve_model
 from .preprocess import CropBox, normalise
-from .screen_decode import DecodeOutcome, DecodeRequest, decode, worker_init, write_jpeg
+from .screen_decode import DecodeOutcome, DecodeRequest, decode, write_jpeg
 from .screen_discovery import InputFile, ScreenConfigError, Shard, discover, parse_shard
+from .screen_folder import (
+    CSV_NAME,
+    THUMBS,
+    WORKER_LOG,
+    journal_tta,
+    only_run_in,
+    open_journal,
+)
 from .screen_journal import JOURNAL_NAME, JournalContent, JournalWriter, read_journal
 from .screen_report import REPORT_NAME, counts_of, render_report
 from .screen_results import (
@@ -71,14 +73,11 @@ from .screen_results import (
     worklist,
     write_atomic,
 )
+from .screen_workers import outcome_of, shut_down, start_pool
 from .tta import merge_cams, merge_probs
 
 log = logging.getLogger(__name__)
 
-CSV_NAME = "results.csv"
-THUMBS = "thumbs"
-WORKER_LOG = "decode_workers.log"
-LOCK_NAME = ".screen.lock"
 CAM_THRESHOLD, CAM_OPACITY = 0.5, 0.5
 DEFAULT_TIMEOUT_S = 60.0
 
@@ -153,9 +152,7 @@ def screen(inputs: Sequence[str | Path], out_dir: str | Path, *, model: str | Pa
     out = Path(out_dir)
     package = resolve_model(model)
     if tta is None and not fresh:  # resuming: keep the augmentation the journal was made with
-        header = read_journal(out / JOURNAL_NAME).header
-        if header and header.get("model", {}).get("sha256") == file_sha256(package):
-            tta = header.get("tta")
+        tta = journal_tta(out, package)
     try:
         engine = Engine(package, device=device, batch_size=batch_size, tta=tta)
     except ValueError as err:  # an unknown --tta
@@ -165,8 +162,8 @@ def screen(inputs: Sequence[str | Path], out_dir: str | Path, *, model: str | Pa
     except ValueError as err:
         raise ScreenConfigError(str(err)) from None
     out.mkdir(parents=True, exist_ok=True)
-    with _only_run_in(out):
-        journal = _open_journal(out, engine, include_phi, fresh, require_journal)
+    with only_run_in(out):
+        journal = open_journal(out, engine, include_phi, fresh, require_journal)
         run = _Run(files, out, engine, journal, priority=priority, include_phi=include_phi,
                    retry_failed=retry_failed, max_pixels=max_pixels, on_row=on_row,
                    on_progress=on_progress, cancel=cancel or threading.Event(),
@@ -195,68 +192,6 @@ def read_worklist(out_dir: str | Path, priority: str = "max-above-threshold"
     except ValueError as err:
         raise ScreenConfigError(str(err)) from None
     return model, worklist(content.records.values(), model, priority, out)
-
-
-@contextlib.contextmanager
-def _only_run_in(out: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``out`` for the run: two runs appending to one journal would
-    interleave their rows. (POSIX ``flock``; released by the kernel if the run is killed.)"""
-    try:
-        import fcntl
-    except ImportError:  # Windows: no lock, one run per folder is then the user's care
-        yield
-        return
-    with open(out / LOCK_NAME, "a") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise ScreenConfigError(f"{out}: another chexnet screen is writing to this folder; "
-                                    "wait for it to finish or choose another --out") from None
-        yield
-
-
-def _open_journal(out: Path, engine: Engine, include_phi: bool, fresh: bool,
-                  require_journal: bool) -> tuple[JournalContent, dict]:
-    path = out / JOURNAL_NAME
-    if fresh:
-        for name in (JOURNAL_NAME, CSV_NAME, REPORT_NAME):
-            (out / name).unlink(missing_ok=True)
-        shutil.rmtree(out / THUMBS, ignore_errors=True)
-    content = read_journal(path)
-    card = engine.card
-    header = {"model": {"name": card.name, "version": card.version, "sha256": engine.sha256,
-                        "demo": card.demo},
-              "labels": list(card.labels),
-              "thresholds": [card.threshold(lb) for lb in card.labels],
-              "threshold_rule": card.threshold_rule, "description": card.description,
-              "tta": engine.tta, "thresholds_assume_tta": card.tta, "include_phi": include_phi,
-              "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    if content.header is None:
-        if require_journal:
-            raise ScreenConfigError(f"--resume: {out} holds no screening journal to resume "
-                                    f"({JOURNAL_NAME}); leave out --resume to start")
-        if path.exists() and path.stat().st_size > 0:
-            raise ScreenConfigError(f"{path} exists but is not a screening journal; choose "
-                                    "another --out or pass --fresh to replace it")
-        return content, header
-    old = content.header.get("model", {})
-    if old.get("sha256") != engine.sha256:
-        raise ScreenConfigError(
-            f"{out} holds a screening journal of another model ({old.get('name')} "
-            f"{old.get('version')}, sha256 {str(old.get('sha256'))[:12]}); this run uses "
-            f"{card.name} {card.version} (sha256 {engine.sha256[:12]}). Choose another --out, "
-            "or pass --fresh to discard the earlier results")
-    if content.header.get("tta", "none") != engine.tta:
-        raise ScreenConfigError(f"{out} was screened with test-time augmentation "
-                                f"{content.header.get('tta', 'none')}, this run uses "
-                                f"{engine.tta}; resume it with --tta "
-                                f"{content.header.get('tta', 'none')}, or choose another --out, "
-                                "or pass --fresh")
-    if bool(content.header.get("include_phi")) != include_phi:
-        was = "with" if content.header.get("include_phi") else "without"
-        raise ScreenConfigError(f"{out} was screened {was} --include-phi; resume it the same "
-                                "way, or choose another --out, or pass --fresh")
-    return content, content.header
 
 
 class _Run:
@@ -300,8 +235,7 @@ class _Run:
             return
         (self.out / THUMBS).mkdir(exist_ok=True)
         window = max(2 * self.engine.batch_size, 4 * workers)
-        pool = pebble.ProcessPool(max_workers=workers, context=_mp_context(self.out / WORKER_LOG),
-                                  initializer=worker_init)
+        pool = start_pool(workers, self.out / WORKER_LOG)
         queue: collections.deque[tuple[InputFile, cf.Future]] = collections.deque()
         todo = iter(self.pending)
         buffer: list[tuple[InputFile, DecodeOutcome]] = []
@@ -317,7 +251,7 @@ class _Run:
                     break  # cancelled while waiting
                 queue.popleft()
                 self._submit(pool, todo, queue, timeout_s)
-                buffer.append((item, _outcome(item, future, timeout_s)))
+                buffer.append((item, outcome_of(str(item.path), future, timeout_s)))
                 analysed = sum(o.kind == "analyse" for _i, o in buffer)
                 if analysed >= self.engine.batch_size or len(buffer) >= 4 * self.engine.batch_size:
                     self._flush(buffer)
@@ -325,7 +259,7 @@ class _Run:
             self._flush(buffer)
             finished = not queue
         finally:
-            _shut_down(pool, graceful=finished)
+            shut_down(pool, graceful=finished)
 
     def _submit(self, pool: pebble.ProcessPool, todo, queue, timeout_s: float) -> None:
         item = next(todo, None)
@@ -470,74 +404,5 @@ class _Run:
         return rows
 
 
-def _shut_down(pool: pebble.ProcessPool, *, graceful: bool) -> None:
-    """Stop the workers. After a complete run, let the pool finish starting the replacement
-    of a worker it just lost (crash, timeout) before it stops: killing one half-started prints
-    multiprocessing's traceback on stderr. On cancel or error, stop at once."""
-    if graceful:
-        pool.close()
-        try:
-            pool.join(timeout=30)
-            return
-        except TimeoutError:
-            pass
-    pool.stop()
-    pool.join()
-
-
-def _outcome(item: InputFile, future: cf.Future, timeout_s: float) -> DecodeOutcome:
-    """A finished decode task -> its outcome; a dead or stuck worker becomes an error."""
-    path = str(item.path)
-    try:
-        return future.result()
-    except cf.TimeoutError:
-        reason = (f"decoding took longer than {timeout_s:g} s and was stopped (a damaged file "
-                  "or a stuck decoder); raise --timeout if the file is genuine and large")
-        return DecodeOutcome(path, "error", reasons=(reason,), error_type="Timeout")
-    except pebble.ProcessExpired as err:
-        code = getattr(err, "exitcode", None)
-        how = (f"signal {signal.Signals(-code).name}" if isinstance(code, int) and code < 0
-               else f"exit code {code}")
-        reason = (f"the decoder process died ({how}), e.g. a crash in a native decoder or out "
-                  "of memory; the file is probably damaged")
-        return DecodeOutcome(path, "error", reasons=(reason,), error_type="DecoderCrash")
-    except Exception as err:  # e.g. a result that could not be sent back
-        return DecodeOutcome(path, "error", error_type=type(err).__name__,
-                             reasons=(f"decoding failed ({type(err).__name__}: {err})",))
-
-
 def _file_id(path: Path) -> str:
     return hashlib.sha256(str(path).encode("utf-8", "surrogateescape")).hexdigest()[:20]
-
-
-def _mp_context(log_path: Path):
-    """Fresh worker processes, never forks of this one (it holds ONNX Runtime's threads)."""
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["chexnet.inference.screen_forkserver",
-                                    "chexnet.inference.screen_decode"])
-        _start_forkserver_logging_to(log_path)
-        return ctx
-    return multiprocessing.get_context("spawn")
-
-
-def _start_forkserver_logging_to(log_path: Path) -> None:
-    """Start the fork server (if not running yet) with its stderr, which every worker inherits,
-    going to ``log_path``: native decoders write their complaints to stderr, and a worker that
-    pebble stops while it is still starting prints multiprocessing's traceback there. Neither
-    belongs on the user's terminal: what a worker has to say about a file is in its row. (The
-    fork server lives as long as this process, so later runs in the same process log to the
-    first run's file.)"""
-    from multiprocessing import forkserver
-
-    sys.stderr.flush()
-    saved = os.dup(2)
-    os.environ[screen_forkserver.ENV] = "1"  # it dies with this process (see that module)
-    try:
-        with open(log_path, "ab") as log:
-            os.dup2(log.fileno(), 2)
-            forkserver.ensure_running()
-    finally:
-        os.environ.pop(screen_forkserver.ENV, None)
-        os.dup2(saved, 2)
-        os.close(saved)

@@ -236,7 +236,7 @@ def test_jpeg2000_is_decoded_at_model_resolution(rg1_j2kr, rg1_uncr, tiny_model,
 
 def test_a_second_run_in_the_same_folder_is_refused(folder, tiny_model, tmp_path):
     fcntl = pytest.importorskip("fcntl")
-    from chexnet.inference.screen_pipeline import LOCK_NAME
+    from chexnet.inference.screen_folder import LOCK_NAME
 
     with open(tmp_path / LOCK_NAME, "a") as held:  # as a running screen holds it
         fcntl.flock(held, fcntl.LOCK_EX)
