@@ -69,9 +69,12 @@ def shard_of(relpath: str, count: int) -> int:
     return int.from_bytes(digest.digest()[:8], "big") % count
 
 
-def discover(inputs: Sequence[str | Path], shard: Shard | None = None) -> list[InputFile]:
+def discover(inputs: Sequence[str | Path], shard: Shard | None = None,
+             exclude: Path | None = None) -> list[InputFile]:
     """Every file under the inputs (hidden files and folders skipped), deterministic order, each
-    absolute path once; only this shard's files when ``shard`` is given."""
+    absolute path once; only this shard's files when ``shard`` is given; nothing under
+    ``exclude`` (the output folder, when it lies inside an input: its thumbnails are no input)."""
+    skip = Path(os.path.abspath(exclude)) if exclude is not None else None
     missing = [str(p) for p in inputs if not Path(p).exists()]
     if missing:
         raise ScreenConfigError(f"no such file or folder: {', '.join(missing)} (check the path)")
@@ -83,6 +86,8 @@ def discover(inputs: Sequence[str | Path], shard: Shard | None = None) -> list[I
             rel = path.relative_to(root).as_posix() if root.is_dir() else path.name
             absolute = Path(os.path.abspath(path))
             if absolute in seen:  # the same file reached through two input arguments
+                continue
+            if skip is not None and absolute.is_relative_to(skip):
                 continue
             seen.add(absolute)
             if shard is None or shard.holds(rel):

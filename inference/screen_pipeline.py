@@ -145,7 +145,7 @@ def screen(inputs: Sequence[str | Path], out_dir: str | Path, *, model: str | Pa
         shard = parse_shard(shard)
     if timeout_s <= 0 or batch_size < 1 or (workers is not None and workers < 1):
         raise ScreenConfigError("--timeout, --batch-size and --workers must be positive")
-    files = discover(inputs, shard)
+    files = discover(inputs, shard, exclude=Path(out_dir))
     if not files:
         raise ScreenConfigError("no files found in the given input(s)" +
                                 (f" for shard {shard}" if shard else ""))

@@ -60,3 +60,13 @@ def test_parse_shard():
     for bad in ("4/4", "1/0", "-1/2", "a/b", "1"):
         with pytest.raises(ScreenConfigError, match="shard"):
             parse_shard(bad)
+
+
+def test_the_output_folder_inside_an_input_is_not_input(archive):
+    out = archive / "patient00" / "worklist"
+    (out / "thumbs").mkdir(parents=True)
+    (out / "thumbs" / "x.jpg").write_bytes(b"\xff\xd8\xff")
+    (out / "results.csv").write_text("rank\n")
+    files = {f.path for f in discover([archive], exclude=out)}
+    assert len(files) == 40
+    assert not any("worklist" in str(p) for p in files)

@@ -243,3 +243,10 @@ def test_a_second_run_in_the_same_folder_is_refused(folder, tiny_model, tmp_path
         with pytest.raises(ScreenConfigError, match="another chexnet screen"):
             screen([folder / "img0.png"], tmp_path, model=tiny_model, device="cpu")
     assert screen([folder / "img0.png"], tmp_path, model=tiny_model, device="cpu").counts["ok"] == 1
+
+
+def test_output_folder_inside_the_input_is_skipped(tiny_model, tmp_path):
+    noise_png(tmp_path / "a.png", 0)
+    for _ in range(2):  # the second run must not screen the first one's thumbnails
+        summary = screen([tmp_path], tmp_path / "worklist", model=tiny_model, device="cpu")
+        assert summary.counts["total"] == 1
