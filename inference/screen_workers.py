@@ -9,6 +9,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 import pebble
@@ -79,7 +80,11 @@ def _start_forkserver_logging_to(log_path: Path) -> None:
 
     sys.stderr.flush()
     saved = os.dup(2)
-    os.environ[screen_forkserver.ENV] = "1"  # it dies with this process (see that module)
+    if threading.current_thread() is threading.main_thread():
+        # it dies with this process (see that module). Not from another thread: the kernel
+        # signals a child when the *thread* that started it ends, and a viewer's worker thread
+        # ends long before the process does.
+        os.environ[screen_forkserver.ENV] = "1"
     try:
         with open(log_path, "ab") as log:
             os.dup2(log.fileno(), 2)

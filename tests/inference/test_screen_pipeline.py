@@ -250,3 +250,25 @@ def test_output_folder_inside_the_input_is_skipped(tiny_model, tmp_path):
     for _ in range(2):  # the second run must not screen the first one's thumbnails
         summary = screen([tmp_path], tmp_path / "worklist", model=tiny_model, device="cpu")
         assert summary.counts["total"] == 1
+
+
+def test_runs_from_a_worker_thread_with_callbacks_there(folder, tiny_model, tmp_path):
+    """How the viewer's worklist calls it: from a worker thread, callbacks in that thread."""
+    seen_threads, progress, result = set(), [], {}
+
+    def work():
+        result["summary"] = screen(
+            [folder / "img0.png", folder / "img1.png", folder / "rg1"], tmp_path,
+            model=tiny_model, device="cpu", batch_size=1,
+            on_row=lambda row: seen_threads.add(threading.get_ident()),
+            on_progress=lambda p: (progress.append(p), seen_threads.add(threading.get_ident())))
+        result["thread"] = threading.get_ident()
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join(timeout=120)
+    assert result["summary"].counts["ok"] == 3
+    assert seen_threads == {result["thread"]}
+    assert [p.done for p in progress] == [1, 2, 3]
+    assert progress[-1].total == 3
+    assert progress[-1].eta_s == 0
