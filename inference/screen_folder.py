@@ -52,7 +52,7 @@ def open_journal(out: Path, engine: Engine, include_phi: bool, fresh: bool,
                   require_journal: bool) -> tuple[JournalContent, dict]:
     path = out / JOURNAL_NAME
     if fresh:
-        for name in (JOURNAL_NAME, CSV_NAME, REPORT_NAME):
+        for name in (JOURNAL_NAME, CSV_NAME, REPORT_NAME, WORKER_LOG):
             (out / name).unlink(missing_ok=True)
         shutil.rmtree(out / THUMBS, ignore_errors=True)
     content = read_journal(path)
