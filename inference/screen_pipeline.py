@@ -146,9 +146,8 @@ def screen(inputs: Sequence[str | Path], out_dir: str | Path, *, model: str | Pa
     if timeout_s <= 0 or batch_size < 1 or (workers is not None and workers < 1):
         raise ScreenConfigError("--timeout, --batch-size and --workers must be positive")
     files = discover(inputs, shard, exclude=Path(out_dir))
-    if not files:
-        raise ScreenConfigError("no files found in the given input(s)" +
-                                (f" for shard {shard}" if shard else ""))
+    if not files and shard is None:  # an empty shard of a small input is no mistake
+        raise ScreenConfigError("no files found in the given input(s)")
     out = Path(out_dir)
     package = resolve_model(model)
     if tta is None and not fresh:  # resuming: keep the augmentation the journal was made with

@@ -272,3 +272,14 @@ def test_runs_from_a_worker_thread_with_callbacks_there(folder, tiny_model, tmp_
     assert [p.done for p in progress] == [1, 2, 3]
     assert progress[-1].total == 3
     assert progress[-1].eta_s == 0
+
+
+def test_an_empty_shard_writes_an_empty_worklist(tiny_model, tmp_path):
+    from chexnet.inference.screen_discovery import shard_of
+
+    noise_png(tmp_path / "a.png", 0)
+    empty = f"{1 - shard_of('a.png', 2)}/2"  # the shard that does not hold a.png
+    summary = screen([tmp_path / "a.png"], tmp_path / "out", model=tiny_model, shard=empty)
+    assert summary.counts["total"] == 0
+    assert read_csv(tmp_path / "out" / CSV_NAME) == []
+    assert (tmp_path / "out" / CSV_NAME).read_text().startswith("rank,path,status")
