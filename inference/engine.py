@@ -249,7 +249,7 @@ class Engine:
 
     def _score_tta(self, chunk, mode: str) -> list[dict]:
         """Every crop of every image in the chunk (``batch_size`` images), in run calls of
-        ``batch_size`` inputs each, so no call is part-empty."""
+        ``batch_size`` inputs each (only the last one part-filled)."""
         spec = self.card.preprocess
         inputs = [tta_inputs(image.display_u8(), spec, mode) for _, image, _ in chunk]
         stacked = np.concatenate([t.x for t in inputs])
@@ -262,7 +262,8 @@ class Engine:
             k = len(t.crops)
             merged, seen = merge_cams(cams[at:at + k], t.crops, t.frame, spec.size)
             fields.append({"probabilities": merge_probs(probs[at:at + k]), "cams": merged,
-                           "crop_box": t.box, "warnings": _seen_warning(seen)})
+                           "crop_box": t.box,
+                           "warnings": _seen_warning(seen, f"the {mode} crops covered")})
             at += k
         return fields
 
@@ -276,9 +277,9 @@ class Engine:
                           image_shape=image.shape, **_uids(image))
 
 
-def _seen_warning(seen: float) -> tuple[str, ...]:
+def _seen_warning(seen: float, what: str = "the model saw") -> tuple[str, ...]:
     if seen < MIN_SEEN_FRACTION:
-        return (f"the model saw only the central {seen:.0%} of the image (its input is square)",)
+        return (f"{what} only the central {seen:.0%} of the image (its input is square)",)
     return ()
 
 
