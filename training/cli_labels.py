@@ -33,6 +33,8 @@ the cluster of their nearest medoid.
 
 With more than --max-unique distinct clauses, the most frequent --max-unique are clustered (the
 distance matrix is n^2 float32: 10,000 -> 400 MB) and the others join their nearest medoid.
+With more than --select-unique, k is chosen by silhouette on the --select-unique most frequent
+(a sub-matrix), then FasterPAM runs once at that k on all clustered clauses.
 
 The reports CSV: one row per image; an image column (path, relative to the CSV, or
 SOPInstanceUID with --images DIR in step 2); a diagnosis (or report) column; optional findings
@@ -83,6 +85,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="clusters covering fewer images start with ignore=1 in label_map.csv")
     p.add_argument("--max-unique", type=_positive, default=10_000,
                    help="most distinct clauses clustered directly (default 10000)")
+    p.add_argument("--select-unique", type=_positive, default=3_000,
+                   help="with more distinct clauses, k is chosen on this many most frequent "
+                        "ones, then FasterPAM runs once on all (default 3000)")
     p.add_argument("--seed", type=int, default=0, help="k-medoids seed (default 0)")
     p.add_argument("--encoding", help="the CSV's encoding (default: UTF-8, else GB18030)")
     p.add_argument("--text-column", help="the column to mine (default: diagnosis, else report)")
@@ -101,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
         return _apply(args, reports)
     from chexnet.training.report_labels_table import mine_clusters, write_clusters
 
-    m = mine_clusters(reports, args.k, args.k_range, args.max_unique, args.seed)
+    m = mine_clusters(reports, args.k, args.k_range, args.max_unique, args.seed,
+                      args.select_unique)
     write_clusters(m, args.out, args.min_size)
     c = m.clustering
     how = "given" if args.k else f"best silhouette in {args.k_range[0]}:{args.k_range[1]}"

@@ -65,6 +65,14 @@ BOILERPLATE_VARIANTS = {
                    "short-term follow-up recommended")),
 }
 
+# Free-text variety (``variety`` > 0): where and how much, added around a finding's wording.
+ZH_PREFIX = ("左上肺", "左下肺", "右上肺", "右中肺", "右下肺", "双侧", "局部", "轻度", "少许",
+             "较前")
+ZH_SUFFIX = ("可能", "改变", "待排", "考虑", "较前相仿", "请随访", "大致同前")
+EN_PREFIX = ("mild", "moderate", "minimal", "possible", "small", "left", "right", "bilateral",
+             "again", "stable")
+EN_SUFFIX = ("noted", "seen", "again noted", "unchanged", "is likely", "cannot be excluded")
+
 # Look-alike / sound-alike characters, the kind of slip a typist makes with a pinyin IME.
 ZH_CONFUSABLE = {"增": "憎", "纹": "文", "积": "集", "硬": "梗", "影": "映", "结": "节", "膜": "模",
                  "感": "敢", "异": "易", "肺": "废", "脉": "麦", "胸": "匈", "厚": "后", "液": "夜",
@@ -109,14 +117,27 @@ def _typo(text: str, lang: str, rng: random.Random) -> str:
     return "".join(chars)
 
 
-def _clause(variants: tuple[str, ...], lang: str, rng: random.Random, typo_rate: float) -> str:
+def _clause(variants: tuple[str, ...], lang: str, rng: random.Random, typo_rate: float,
+            variety: float = 0.0) -> str:
     text = rng.choice(variants).replace("{n}", str(rng.choice((1, 2, 3, 4, 1.5, 0.8, 2.3))))
+    if variety > 0:  # no extra random draws at 0, so the default corpus stays as it was
+        sep = "" if lang == "zh" else " "
+        if rng.random() < variety:
+            text = rng.choice(ZH_PREFIX if lang == "zh" else EN_PREFIX) + sep + text
+        if rng.random() < variety:
+            text = text + sep + rng.choice(ZH_SUFFIX if lang == "zh" else EN_SUFFIX)
+        while rng.random() < typo_rate * variety:  # several typos in one clause
+            text = _typo(text, lang, rng)
     return _typo(text, lang, rng) if rng.random() < typo_rate else text
 
 
 def generate_corpus(n: int, seed: int = 0, typo_rate: float = 0.15,
-                    normal_share: float = 0.5, zh_share: float = 0.7) -> Corpus:
-    """``n`` reports; the same arguments always give the same corpus."""
+                    normal_share: float = 0.5, zh_share: float = 0.7,
+                    variety: float = 0.0) -> Corpus:
+    """``n`` reports; the same arguments always give the same corpus. ``variety`` (0..1) is
+    the chance of a location/degree prefix and of a hedge suffix on each finding, and scales
+    the chance of extra typos: free text closer to a real PACS export, with many more distinct
+    clauses (the benchmark uses it)."""
     rng = random.Random(seed)
     names = list(DISEASES)
     weights = [DISEASES[d][0] for d in names]
@@ -142,7 +163,8 @@ def generate_corpus(n: int, seed: int = 0, typo_rate: float = 0.15,
                 if d not in picked:
                     picked.append(d)
             planted = frozenset(picked)
-            clauses = [emit(_clause(DISEASES[d][1 + li], lang, rng, typo_rate), d, lang)
+            clauses = [emit(_clause(DISEASES[d][1 + li], lang, rng, typo_rate, variety), d,
+                                 lang)
                        for d in picked]
         if rng.random() < 0.2:
             phrase = rng.choice(sorted(BOILERPLATE_VARIANTS))
@@ -182,8 +204,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=16_000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--typo-rate", type=float, default=0.15)
+    p.add_argument("--variety", type=float, default=0.0)
     args = p.parse_args(argv)
-    write_reports_csv(generate_corpus(args.n, args.seed, args.typo_rate), args.out)
+    write_reports_csv(generate_corpus(args.n, args.seed, args.typo_rate, variety=args.variety),
+                      args.out)
     return 0
 
 

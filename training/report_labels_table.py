@@ -40,6 +40,7 @@ from chexnet.training.report_labels_clauses import UniqueClauses, dedup_clauses,
 from chexnet.training.report_labels_cluster import (
     DEFAULT_K_RANGE,
     DEFAULT_MAX_UNIQUE,
+    DEFAULT_SELECT_UNIQUE,
     Clustering,
     cluster_clauses,
     distance_matrix,
@@ -88,10 +89,12 @@ class Mining:
 
 def mine_clusters(reports: ReportTable, k: int | None = None,
                   k_range: tuple[int, int] = DEFAULT_K_RANGE,
-                  max_unique: int = DEFAULT_MAX_UNIQUE, seed: int = 0) -> Mining:
+                  max_unique: int = DEFAULT_MAX_UNIQUE, seed: int = 0,
+                  select_unique: int = DEFAULT_SELECT_UNIQUE) -> Mining:
     clauses = dedup_clauses(reports.texts)
     try:
-        raw = cluster_clauses(clauses.texts, clauses.counts, k, k_range, max_unique, seed)
+        raw = cluster_clauses(clauses.texts, clauses.counts, k, k_range, max_unique, seed,
+                              select_unique)
     except ValueError as err:
         raise ReportFileError(reports.source, str(err),
                               "give more reports, or a smaller --k / --k-range") from None
@@ -107,7 +110,7 @@ def _renumber(c: Clustering, clauses: UniqueClauses) -> Clustering:
     new_id = np.empty(c.k, dtype=np.int64)
     new_id[order] = np.arange(c.k)
     return Clustering(new_id[c.labels], c.medoids[order], c.k, c.clustered, c.silhouettes,
-                      c.silhouette)
+                      c.silhouette, c.timings)
 
 
 def _suggest(texts: list[str], counts: list[int]) -> str:
@@ -187,7 +190,7 @@ def write_clusters(m: Mining, out: Path, min_images: int = 0) -> dict[str, Path]
         "text_column": m.reports.text_column, "encoding": m.reports.encoding,
         "images": len(m.reports), "clause_occurrences": m.clauses.n_occurrences,
         "distinct_clauses": len(m.clauses), "clustered_clauses": int(c.clustered.sum()),
-        "k": c.k, "silhouette": c.silhouette,
+        "k": c.k, "silhouette": c.silhouette, "seconds": c.timings,
         "silhouettes": {str(k): v for k, v in c.silhouettes.items()},
         "medoids": [m.clauses.texts[i] for i in c.medoids],
         "distance": "rapidfuzz Levenshtein.normalized_distance", "clustering": "FasterPAM",
