@@ -24,7 +24,8 @@ def initial_preset(kind: str, n: int) -> int:
 def window_after_drag(loaded: LoadedImage, current: Window | None, dx: float, dy: float
                       ) -> Window:
     """Right-drag: right widens the window, left narrows it; down lowers the centre (brighter
-    image), up raises it (darker). The step scales with the image's value range, so 8-bit and 16-bit images feel the same."""
+    image), up raises it (darker). The step scales with the image's value range, so 8-bit and
+    16-bit images feel the same."""
     lo, hi = loaded.value_range
     span = max(hi - lo, 1.0)
     if current is None:
