@@ -46,6 +46,8 @@ from pathlib import Path
 
 import numpy as np
 import pebble
+from PIL import Image as PILImage
+from PIL import ImageDraw
 
 from .cam import blend, cam_on_image, colourise
 from .dicom_reader import DEFAULT_MAX_PIXELS
@@ -373,9 +375,11 @@ class _Run:
                    else labels[int(np.argmax(rec["probabilities"]))])
         if o.thumb is not None:
             heat = cam_on_image(cams[labels.index(finding)], box, o.image_shape, o.thumb.shape)
+            rgb = blend(o.thumb, colourise(heat, CAM_THRESHOLD, CAM_OPACITY))
+            if not box.covers(o.image_shape):  # outline what the model saw, as predict does
+                rgb = _outline(rgb, box, o.thumb.shape[0] / o.image_shape[0])
             name = f"{THUMBS}/{_file_id(item.path)}_cam.jpg"
-            write_jpeg(blend(o.thumb, colourise(heat, CAM_THRESHOLD, CAM_OPACITY)),
-                       self.out / name)
+            write_jpeg(rgb, self.out / name)
             rec.update(cam=name, cam_finding=finding)
         return rec
 
@@ -401,6 +405,13 @@ class _Run:
                       run_text=run_text, shard=str(self.shard or ""),
                       tta=str(self.header.get("tta", "none")))
         return rows
+
+
+def _outline(rgb: np.ndarray, box: CropBox, scale: float) -> np.ndarray:
+    pil = PILImage.fromarray(rgb)
+    ImageDraw.Draw(pil).rectangle([box.x0 * scale, box.y0 * scale, box.x1 * scale - 1,
+                                   box.y1 * scale - 1], outline=(255, 255, 0), width=2)
+    return np.asarray(pil)
 
 
 def _file_id(path: Path) -> str:

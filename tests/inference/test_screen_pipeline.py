@@ -283,3 +283,20 @@ def test_an_empty_shard_writes_an_empty_worklist(tiny_model, tmp_path):
     assert summary.counts["total"] == 0
     assert read_csv(tmp_path / "out" / CSV_NAME) == []
     assert (tmp_path / "out" / CSV_NAME).read_text().startswith("rank,path,status")
+
+
+def test_heatmap_thumbnail_colours_only_what_the_model_saw(clean_run):
+    """RG1 is taller than wide: the model saw a centre crop, so the rows above it stay grey and
+    the crop is outlined in yellow; inside it, the CAM's upper half is coloured."""
+    out, _, _ = clean_run
+    _model, rows = read_worklist(out)
+    rg1 = next(r for r in rows if r.path.endswith("rg1"))
+    rgb = np.asarray(PILImage.open(rg1.cam_path).convert("RGB")).astype(int)
+    grey = np.asarray(PILImage.open(rg1.thumb_path).convert("L"))
+    assert rgb.shape[:2] == grey.shape
+    assert max(grey.shape) == 256
+    colour = np.abs(rgb[..., 0] - rgb[..., 2]) > 40
+    assert colour[20:-20].mean() > 0.05
+    assert colour[:3, 20:-20].mean() < 0.02  # above the crop box (6.5 of 256 rows)
+    yellow = (rgb[..., 0] > 200) & (rgb[..., 1] > 200) & (rgb[..., 2] < 70)  # blends keep b
+    assert yellow[10:-10, 0:3].any(axis=1).mean() > 0.8  # the outline's left edge
