@@ -300,3 +300,19 @@ def test_heatmap_thumbnail_colours_only_what_the_model_saw(clean_run):
     assert colour[:3, 20:-20].mean() < 0.02  # above the crop box (6.5 of 256 rows)
     yellow = (rgb[..., 0] > 200) & (rgb[..., 1] > 200) & (rgb[..., 2] < 70)  # blends keep b
     assert yellow[10:-10, 0:3].any(axis=1).mean() > 0.8  # the outline's left edge
+
+
+def test_worklist_files_are_rebuilt_while_the_run_goes(folder, tiny_model, tmp_path):
+    """With rebuild_every_s=0 the CSV is rewritten after every batch, so a reader (the viewer,
+    a lead watching a long run) sees it grow; each version is complete (atomic replace)."""
+    sizes = []
+
+    def seen(_progress):
+        csv_path = tmp_path / CSV_NAME
+        sizes.append(len(read_csv(csv_path)) if csv_path.exists() else None)
+
+    screen([folder / "img0.png", folder / "img1.png", folder / "img3.png"], tmp_path,
+           model=tiny_model, device="cpu", workers=1, batch_size=1, rebuild_every_s=0,
+           on_progress=seen)
+    assert sizes == [None, 1, 2]
+    assert len(read_csv(tmp_path / CSV_NAME)) == 3
