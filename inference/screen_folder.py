@@ -49,7 +49,11 @@ def only_run_in(out: Path) -> Iterator[None]:
 
 
 def open_journal(out: Path, engine: Engine, include_phi: bool, fresh: bool,
-                  require_journal: bool) -> tuple[JournalContent, dict]:
+                  require_journal: bool, options: dict | None = None
+                  ) -> tuple[JournalContent, dict]:
+    """(the journal's content, its header): a new header when starting, the old one when
+    resuming. ``options`` (inputs, shard, priority...) are recorded in a new header for the
+    record; they do not decide whether a run may resume."""
     path = out / JOURNAL_NAME
     if fresh:
         for name in (JOURNAL_NAME, CSV_NAME, REPORT_NAME, WORKER_LOG):
@@ -63,7 +67,7 @@ def open_journal(out: Path, engine: Engine, include_phi: bool, fresh: bool,
               "thresholds": [card.threshold(lb) for lb in card.labels],
               "threshold_rule": card.threshold_rule, "description": card.description,
               "tta": engine.tta, "thresholds_assume_tta": card.tta, "include_phi": include_phi,
-              "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+              "options": options or {}, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     if content.header is None:
         if require_journal:
             raise ScreenConfigError(f"--resume: {out} holds no screening journal to resume "

@@ -164,7 +164,11 @@ def screen(inputs: Sequence[str | Path], out_dir: str | Path, *, model: str | Pa
         raise ScreenConfigError(str(err)) from None
     out.mkdir(parents=True, exist_ok=True)
     with only_run_in(out):
-        journal = open_journal(out, engine, include_phi, fresh, require_journal)
+        options = {"inputs": [os.path.abspath(p) for p in inputs], "shard": str(shard or ""),
+                   "priority": priority, "max_pixels": max_pixels, "timeout_s": timeout_s,
+                   "batch_size": batch_size, "device": device,
+                   "providers": list(engine.providers)}
+        journal = open_journal(out, engine, include_phi, fresh, require_journal, options)
         run = _Run(files, out, engine, journal, priority=priority, include_phi=include_phi,
                    retry_failed=retry_failed, max_pixels=max_pixels, on_row=on_row,
                    on_progress=on_progress, cancel=cancel or threading.Event(),
