@@ -19,16 +19,9 @@ import pydicom
 import pytest
 
 from chexnet.inference.screen_decode import FAULTS_ENV
+from tests.bad_corpus import build_bad_corpus
 from tests.conftest import NIH_SAMPLE
-from tests.inference.test_bad_inputs import (
-    BASIC_TEXT_SR,
-    PIXEL_TAG,
-    nested_sequences,
-    non_image,
-    raster_bytes,
-    rewrite,
-    with_sequence_before_pixels,
-)
+from tests.inference.test_bad_inputs import rewrite
 from tests.inference.test_screen_pipeline import noise_png
 
 HOSTILE_NAME = "<script>alert(1)</script>"
@@ -55,7 +48,7 @@ def no_traceback(proc: subprocess.CompletedProcess) -> None:
 
 
 @pytest.fixture
-def mixed(tmp_path: Path, rg1_uncr: Path) -> tuple[Path, dict[str, str]]:
+def mixed(tmp_path: Path, rg1_uncr: Path, rg1_j2kr: Path) -> tuple[Path, dict[str, str]]:
     """A folder and the status each of its files must get."""
     root = tmp_path / "in"
     (root / "deeper" / "still").mkdir(parents=True)
@@ -69,22 +62,16 @@ def mixed(tmp_path: Path, rg1_uncr: Path) -> tuple[Path, dict[str, str]]:
     for p in nih:
         shutil.copy(p, root / "deeper" / "still" / p.name)
         expected[p.name] = "ok"
-    raw, png = rg1_uncr.read_bytes(), raster_bytes("PNG")
-    for name, content in {"empty.dcm": b"", "notes.dcm": b"call the ward about bed 12\n",
-                          "cut_pixels.dcm": raw[: (raw.rindex(PIXEL_TAG) + len(raw)) // 2],
-                          "cut.png": png[: len(png) // 2]}.items():
-        (root / name).write_bytes(content)
-        expected[name] = "error"
-    non_image(root / "report.dcm", BASIC_TEXT_SR, "SR", ValueType="CONTAINER")
-    expected["report.dcm"] = "not_analysed"  # read fine, but no image to screen
-    with_sequence_before_pixels(rg1_uncr, root / "nested.dcm",
-                                nested_sequences(500, undefined_length=True))
-    expected["nested.dcm"] = "error"
+    for name in build_bad_corpus(root / "bad", rg1_uncr, rg1_j2kr):
+        # every file of the shared corpus is refused; DICOM objects without an image (a
+        # structured report, an encapsulated PDF) are read fine and have nothing to screen
+        expected[name] = "not_analysed" if name in ("report_sr.dcm", "document.dcm") else "error"
     for i, name in enumerate(("segv_1.png", "hang_1.png", "oom_1.png")):
         noise_png(root / "deeper" / name, 10 + i)
         expected[name] = "error"
     shutil.copy(root / "gen0.png", root / "deeper" / "gen0_again.png")
     expected["gen0_again.png"] = "duplicate"
+
     def lateral(ds):
         ds.ViewPosition = "LL"
         ds.SOPInstanceUID = pydicom.uid.generate_uid()
@@ -109,6 +96,7 @@ def test_mixed_folder_every_input_one_row(tiny_model, mixed, tmp_path):
     assert "SIGKILL" in reasons["oom_1.png"]
     assert "longer than 5 s" in reasons["hang_1.png"]
     assert "truncated" in reasons["cut_pixels.dcm"]
+    assert "--max-pixels" in reasons["huge.png"]
     assert all(reasons[n] for n, s in expected.items() if s != "ok")
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error: ")]
     assert len(errors) == sum(s == "error" for s in expected.values())
