@@ -22,7 +22,9 @@ best silhouette). It writes into --out:
                    column (1 = leave the cluster out; an empty label is also left out)
   clauses.csv      every distinct clause with its count and cluster
   clustering.json  k, silhouettes, medoids, the reports file's sha256
-and prints the largest --top clusters and the share of images they cover together.
+and prints the largest --top clusters and the share of images they cover together. The CSVs are
+UTF-8 with a BOM, so Excel shows Chinese text; the edited label map may be saved back as UTF-8
+or GBK/GB18030 (Excel's "CSV" on a Chinese Windows).
 
 Step 2 (--apply-map) writes labels.csv in chexnet-train's generic layout: `path` (relative to
 labels.csv), `patient_id` when the reports have a patient column, one 0/1 column per label.

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import os
 from collections import Counter
@@ -46,7 +47,7 @@ from chexnet.training.report_labels_cluster import (
     distance_matrix,
     nearest_medoid,
 )
-from chexnet.training.report_labels_io import ReportFileError, ReportTable
+from chexnet.training.report_labels_io import ReportFileError, ReportTable, decode_file
 from chexnet.training.report_labels_vocab import NORMAL_LABEL, suggest_label
 
 PATH_COLUMN = "path"
@@ -98,11 +99,12 @@ def mine_clusters(reports: ReportTable, k: int | None = None,
     except ValueError as err:
         raise ReportFileError(reports.source, str(err),
                               "give more reports, or a smaller --k / --k-range") from None
-    clustering = _renumber(raw, clauses)
+    clustering = order_by_images(raw, clauses)
     return Mining(reports, clauses, clustering, tuple(cluster_table(clauses, clustering)))
 
 
-def _renumber(c: Clustering, clauses: UniqueClauses) -> Clustering:
+def order_by_images(c: Clustering, clauses: UniqueClauses) -> Clustering:
+    """The same clustering with cluster ids renumbered: 0 covers the most images."""
     images = [set() for _ in range(c.k)]
     for i, lab in enumerate(c.labels):
         images[lab].update(clauses.images[i])
@@ -162,7 +164,7 @@ def write_clusters(m: Mining, out: Path, min_images: int = 0) -> dict[str, Path]
     out.mkdir(parents=True, exist_ok=True)
     paths = {name: out / name for name in ("clusters.csv", "label_map.csv", "clauses.csv",
                                            "clustering.json")}
-    with open(paths["clusters.csv"], "w", newline="", encoding="utf-8") as fh:
+    with open(paths["clusters.csv"], "w", newline="", encoding="utf-8-sig") as fh:
         w = csv.writer(fh)
         w.writerow(["cluster", "medoid", "most_common", "size", "distinct_clauses", "images",
                     "share_of_images", "single", "single_share", "cumulative_share",
@@ -172,13 +174,13 @@ def write_clusters(m: Mining, out: Path, min_images: int = 0) -> dict[str, Path]
                         f"{r.share:.4f}", r.single, f"{r.single / max(r.images, 1):.4f}",
                         f"{r.cumulative_share:.4f}", f"{r.max_distance:.3f}", r.farthest,
                         f"{r.far_share:.4f}",                        " | ".join(r.examples)])
-    with open(paths["label_map.csv"], "w", newline="", encoding="utf-8") as fh:
+    with open(paths["label_map.csv"], "w", newline="", encoding="utf-8-sig") as fh:
         w = csv.writer(fh)
         w.writerow(["cluster", "images", "medoid", "most_common", "label", "ignore"])
         for r in m.rows:
             w.writerow([r.cluster, r.images, r.medoid, r.most_common, r.suggestion,
                         int(r.images < min_images)])
-    with open(paths["clauses.csv"], "w", newline="", encoding="utf-8") as fh:
+    with open(paths["clauses.csv"], "w", newline="", encoding="utf-8-sig") as fh:
         w = csv.writer(fh)
         w.writerow(["clause", "count", "images", "cluster", "clustered"])
         for i, text in enumerate(m.clauses.texts):
@@ -201,15 +203,11 @@ def write_clusters(m: Mining, out: Path, min_images: int = 0) -> dict[str, Path]
 def read_label_map(path: str | Path) -> dict[int, str]:
     """cluster id -> label, for clusters with a label and not ignored."""
     path = Path(path)
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.DictReader(fh))
-    except FileNotFoundError:
+    if not path.is_file():
         raise ReportFileError(path, "label map not found",
-                              "run labels-from-reports without --apply-map first") from None
-    except UnicodeDecodeError:
-        raise ReportFileError(path, "not UTF-8 text",
-                              "save the label map as UTF-8 (CSV UTF-8 in Excel)") from None
+                              "run labels-from-reports without --apply-map first")
+    # Excel on a Chinese Windows saves "CSV" as GBK: decode_file falls back to GB18030
+    rows = list(csv.DictReader(io.StringIO(decode_file(path)[0], newline="")))
     if not rows or not {"cluster", "label", "ignore"} <= set(rows[0]):
         raise ReportFileError(path, "needs the columns cluster, label and ignore",
                               "edit the label_map.csv that step 1 wrote; keep its header")
@@ -251,7 +249,7 @@ class LabelledImages:
 def clause_clusters(out: Path) -> tuple[dict[str, int], list[str]]:
     """Step 1's clause -> cluster table and the medoids (cluster order), from ``out``."""
     try:
-        with open(out / "clauses.csv", newline="", encoding="utf-8") as fh:
+        with open(out / "clauses.csv", newline="", encoding="utf-8-sig") as fh:
             table = {r["clause"]: int(r["cluster"]) for r in csv.DictReader(fh)}
         meta = json.loads((out / "clustering.json").read_text(encoding="utf-8"))
     except FileNotFoundError as err:
@@ -323,13 +321,13 @@ def write_labels(result: LabelledImages, out: Path, with_patients: bool) -> dict
     """labels.csv (path[, patient_id], one 0/1 column per label) and unlabelled.csv."""
     out.mkdir(parents=True, exist_ok=True)
     labels_csv, unlabelled_csv = out / "labels.csv", out / "unlabelled.csv"
-    with open(labels_csv, "w", newline="", encoding="utf-8") as fh:
+    with open(labels_csv, "w", newline="", encoding="utf-8-sig") as fh:
         w = csv.writer(fh)
         w.writerow([PATH_COLUMN, *([PATIENT_COLUMN] if with_patients else []), *result.labels])
         for i, path in enumerate(result.paths):
             w.writerow([path, *([result.patients[i]] if with_patients else []),
                         *(int(v) for v in result.y[i])])
-    with open(unlabelled_csv, "w", newline="", encoding="utf-8") as fh:
+    with open(unlabelled_csv, "w", newline="", encoding="utf-8-sig") as fh:
         w = csv.writer(fh)
         w.writerow(["image", "reason"])
         w.writerows(result.unlabelled)

@@ -34,11 +34,12 @@ def run(capsys, *args):
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8") as fh:
+    with open(path, newline="", encoding="utf-8-sig") as fh:
         return list(csv.DictReader(fh))
 
 
-def name_clusters_like_a_user(out: Path, clause_group: dict[str, str]) -> dict[int, str]:
+def name_clusters_like_a_user(out: Path, clause_group: dict[str, str],
+                              encoding: str = "utf-8") -> dict[int, str]:
     """Fill label_map.csv as a reader would: each cluster gets the disease most of its clause
     occurrences name (language dropped, so Chinese and English clusters merge); boilerplate
     clusters are ignored."""
@@ -55,7 +56,7 @@ def name_clusters_like_a_user(out: Path, clause_group: dict[str, str]) -> dict[i
         else:
             row["label"], row["ignore"] = top, "0"
             names[int(row["cluster"])] = top
-    with open(out / "label_map.csv", "w", newline="", encoding="utf-8") as fh:
+    with open(out / "label_map.csv", "w", newline="", encoding=encoding) as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
@@ -156,7 +157,8 @@ def test_real_chexnet_train_run_on_mined_labels(tmp_path, capsys, corpus, nih_sa
     csv_path = write_reports(tmp_path, reports, lambda i: str(pngs[i]))
     out = tmp_path / "labels"
     assert run(capsys, csv_path, "--out", out, "--k", "12")[0] == 0
-    name_clusters_like_a_user(out, corpus.clause_group)
+    # the map edited in Excel on a Chinese Windows comes back as GBK
+    name_clusters_like_a_user(out, corpus.clause_group, encoding="gbk")
     assert run(capsys, csv_path, "--out", out, "--apply-map", out / "label_map.csv")[0] == 0
     code = train_cli.main([str(out / "labels.csv"), "--labels", "abnormal", "--out",
                            str(tmp_path / "run"), "--size", "32", "--epochs", "1",
