@@ -287,8 +287,9 @@ def apply_label_map(reports: ReportTable, table: dict[str, int], medoids: Sequen
                 + ",".join(str(x) for x in sorted({table[c] for c in clauses})))
             unlabelled.append((image, reason))
             continue
-        if NORMAL_LABEL in found and len(found) > 1:
-            found.discard(NORMAL_LABEL)
+        normal = {lb for lb in found if lb.lower() == NORMAL_LABEL}  # "Normal" counts too
+        if normal and len(found) > len(normal):
+            found -= normal
             overridden += 1
         y = np.zeros(len(labels), dtype=np.uint8)
         y[[col[lb] for lb in found]] = 1

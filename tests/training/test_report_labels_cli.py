@@ -142,9 +142,15 @@ def test_reports_to_clusters_to_labels_that_chexnet_train_loads(tmp_path, capsys
     assert "ignored or unnamed" in left_out[f"img_{n + 1:04d}.png"]
     assert len(table) + len(left_out) == len(reports)
 
-    splits = load_dataset(out / "labels.csv", labels="abnormal", seed=0)  # chexnet-train's reader
+    # chexnet-train's reader; normal vs abnormal is the `normal` column on its own
+    splits = load_dataset(out / "labels.csv", labels=NORMAL, seed=0)
     assert len(splits.train) + len(splits.val) + len(splits.test) == len(table)
-    assert splits.table.labels == ("abnormal",)
+    assert splits.table.labels == (NORMAL,)
+    planted_normal = {f"img_{i:04d}.png" for i, d in enumerate(corpus.diseases) if NORMAL in d}
+    y = splits.table.y[:, 0]
+    agree = sum((Path(p).name in planted_normal) == bool(v)
+                for p, v in zip(splits.table.ids, y, strict=True))
+    assert agree / len(y) >= 0.95
 
 
 def test_real_chexnet_train_run_on_mined_labels(tmp_path, capsys, corpus, nih_sample):
@@ -160,7 +166,7 @@ def test_real_chexnet_train_run_on_mined_labels(tmp_path, capsys, corpus, nih_sa
     # the map edited in Excel on a Chinese Windows comes back as GBK
     name_clusters_like_a_user(out, corpus.clause_group, encoding="gbk")
     assert run(capsys, csv_path, "--out", out, "--apply-map", out / "label_map.csv")[0] == 0
-    code = train_cli.main([str(out / "labels.csv"), "--labels", "abnormal", "--out",
+    code = train_cli.main([str(out / "labels.csv"), "--labels", NORMAL, "--out",
                            str(tmp_path / "run"), "--size", "32", "--epochs", "1",
                            "--workers", "0", "--cache-dir", str(tmp_path / "cache"),
                            "--max-steps-per-epoch", "2"])
