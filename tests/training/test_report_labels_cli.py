@@ -115,6 +115,9 @@ def test_reports_to_clusters_to_labels_that_chexnet_train_loads(tmp_path, capsys
         assert clauses[r["medoid"]] == j
     assert [int(r["images"]) for r in rows] == sorted((int(r["images"]) for r in rows),
                                                       reverse=True)
+    top5 = sum(1 for cs in per_image if cs & set(range(5))) / len(reports)
+    assert f"the top 5 clusters cover {top5:.1%} of the images" in text
+    assert text.count("\n    ") >= 5  # the five clusters are listed
     suggested = {r["label"] for r in read_csv(out / "label_map.csv")}
     assert {"normal", "increased lung marking", "aortosclerosis"} <= suggested
 
