@@ -114,9 +114,12 @@ def bench_corpus(name: str, settings: dict, args: argparse.Namespace) -> None:
           f"{ari_occ:.3f} (occurrences); purity {purity(truth, c.labels, list(u.counts)):.3f}")
     per_pair = c.timings["distance matrix"] / (n * n)
     occ_n = u.n_occurrences
+    searched = min(n, args.select_unique)
+    pam = c.timings.get("k search: FasterPAM", 0.0) * (occ_n / searched) ** 2
     print(f"without dedup: {occ_n}^2 matrix = {occ_n * occ_n * 4 / 2**30:.1f} GiB float32, "
-          f"projected {per_pair * occ_n * occ_n:.0f} s for the distances alone "
-          f"({(occ_n / n) ** 2:.0f}x the pairs)")
+          f"projected {per_pair * occ_n * occ_n:.0f} s for the distances "
+          f"({(occ_n / n) ** 2:.0f}x the pairs) and ~{pam / 60:.0f} min for the k search "
+          "(FasterPAM's swaps scale with n^2; not run)")
 
 
 def bench_distance(args: argparse.Namespace) -> None:
