@@ -127,11 +127,14 @@ def run(args: argparse.Namespace) -> int:
               f"{r.medoid}{hint}")
     from chexnet.training.report_labels_table import MIXED_DISTANCE, MIXED_SHARE
 
-    for r in m.rows:
-        if r.far_share >= MIXED_SHARE:
-            print(f"  check cluster {r.cluster} ({r.medoid}): {r.far_share:.0%} of its clauses "
-                  f"are > {MIXED_DISTANCE} from the medoid, e.g. {r.farthest!r}; a larger --k "
-                  "may split it")
+    mixed = [r for r in m.rows if r.far_share >= MIXED_SHARE]
+    for r in mixed[:args.top]:
+        print(f"  check cluster {r.cluster} ({r.medoid}): {r.far_share:.0%} of its clauses "
+              f"are > {MIXED_DISTANCE} from the medoid, e.g. {r.farthest!r}; a larger --k "
+              "may split it")
+    if len(mixed) > args.top:
+        print(f"  ... and {len(mixed) - args.top} more clusters like these (clusters.csv: "
+              "far_share, farthest_clause)")
     top = m.rows[min(args.top, c.k) - 1].cumulative_share
     print(f"the top {min(args.top, c.k)} clusters cover {top:.1%} of the images")
     print(f"wrote {args.out}/clusters.csv, label_map.csv, clauses.csv, clustering.json; edit "

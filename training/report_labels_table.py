@@ -294,7 +294,7 @@ def apply_label_map(reports: ReportTable, table: dict[str, int], medoids: Sequen
         y = np.zeros(len(labels), dtype=np.uint8)
         y[[col[lb] for lb in found]] = 1
         paths.append(image)
-        patients.append(patient)
+        patients.append(patient or image)  # no patient id: the image is its own patient
         rows.append(y)
     y = np.stack(rows) if rows else np.zeros((0, len(labels)), dtype=np.uint8)
     return LabelledImages(tuple(paths), tuple(patients), tuple(labels), y, tuple(unlabelled),
