@@ -19,7 +19,7 @@ OURS: ``chexnet screen DIR --out OUT --model resources/models/default.onnx --fre
 subprocess, timed from spawn to exit: process start, imports and engine load included.
 
     python benchmarks/bench_screen.py --quick           # 8 images a corpus, 200 for memory
-    python benchmarks/bench_screen.py                   # 40 a corpus, 5,000 for memory
+    python benchmarks/bench_screen.py                   # 100 a corpus x 3 rounds, 5,000
     python benchmarks/bench_screen.py --memory 0        # speed only
 """
 
@@ -61,7 +61,10 @@ MEAN, STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--n", type=int, default=40, help="images per speed corpus (default: 40)")
+    p.add_argument("--n", type=int, default=100,
+                   help="images per speed corpus (default: 100)")
+    p.add_argument("--repeats", type=int, default=3,
+                   help="timed rounds per corpus, naive and ours alternating (default: 3)")
     p.add_argument("--memory", type=int, default=5000,
                    help="images in the peak-RSS run; 0 skips it (default: 5000)")
     p.add_argument("--quick", action="store_true", help="--n 8 --memory 200")
@@ -72,9 +75,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="chexnet screen --workers (default: its own default)")
     args = p.parse_args(argv)
     if args.quick:
-        args.n, args.memory = 8, min(args.memory, 200)
-    if args.n < 1 or args.memory < 0:
-        p.error("--n must be >= 1 and --memory >= 0")
+        args.n, args.memory, args.repeats = 8, min(args.memory, 200), 1
+    if args.n < 1 or args.memory < 0 or args.repeats < 1:
+        p.error("--n and --repeats must be >= 1, --memory >= 0")
     return args
 
 
@@ -254,22 +257,18 @@ def main(argv: list[str] | None = None) -> int:
     naive = NaiveScreener()
     results = []
     with tempfile.TemporaryDirectory(prefix="chexnet-bench-") as tmp:
+        one = build(args.cache / "png-1", 1, link_png)
+        fixed, _, _ = run_ours(one, Path(tmp) / "out-one", args.workers, Path(tmp) / "one.log")
+        print(f"chexnet screen on 1 image: {fixed:.1f} s (its fixed cost: process start, imports, "
+              "engine load, worker start, report)", flush=True)
         for name in args.corpora:
             t0 = time.perf_counter()
             folder = build(args.cache / f"{name}-{args.n}", args.n, CORPORA[name])
             files = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
             print(f"corpus {name}: {len(files)} files in {folder} "
                   f"(ready in {time.perf_counter() - t0:.1f} s)", flush=True)
-            t0 = time.perf_counter()
-            naive.screen(files, Path(tmp) / f"naive-{name}.csv")
-            naive_s = time.perf_counter() - t0
-            ours_s, _, rows = run_ours(folder, Path(tmp) / f"out-{name}", args.workers,
-                                       Path(tmp) / f"{name}.log")
-            if rows != len(files):
-                print(f"WARNING: chexnet screen wrote {rows} rows for {len(files)} files")
+            naive_s, ours_s = time_corpus(name, folder, files, naive, Path(tmp), args)
             results.append((name, len(files), naive_s, ours_s))
-            print(f"  naive {len(files) / naive_s:6.2f} img/s   ours {len(files) / ours_s:6.2f} "
-                  f"img/s   ratio {naive_s / ours_s:5.2f}x", flush=True)
         memory = None
         if args.memory:
             folder = build(args.cache / f"memory-{args.memory}", args.memory, make_distinct_png)
@@ -280,6 +279,34 @@ def main(argv: list[str] | None = None) -> int:
     report_load("at end")
     print_table(results, memory)
     return 0
+
+
+def time_corpus(name: str, folder: Path, files: list[Path], naive: NaiveScreener, tmp: Path,
+                args: argparse.Namespace) -> tuple[list[float], list[float]]:
+    """Seconds per round of each side; who goes first alternates every round."""
+    naive_s: list[float] = []
+    ours_s: list[float] = []
+    naive.screen(files[:1], tmp / "warm-up.csv")  # torch's first call allocates: not timed
+    for r in range(args.repeats):
+        for side in ("naive", "ours") if r % 2 == 0 else ("ours", "naive"):
+            if side == "naive":
+                naive_s.append(timed(naive.screen, files, tmp / f"naive-{name}.csv"))
+                continue
+            seconds, _, rows = run_ours(folder, tmp / f"out-{name}", args.workers,
+                                        tmp / f"{name}.log")
+            ours_s.append(seconds)
+            if rows != len(files):
+                print(f"WARNING: chexnet screen wrote {rows} rows for {len(files)} files")
+        print(f"  round {r + 1}: naive {len(files) / naive_s[-1]:6.2f} img/s   ours "
+              f"{len(files) / ours_s[-1]:6.2f} img/s   ratio {naive_s[-1] / ours_s[-1]:5.2f}x",
+              flush=True)
+    return naive_s, ours_s
+
+
+def timed(fn, *args) -> float:
+    start = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - start
 
 
 def report_load(when: str) -> None:
@@ -295,17 +322,21 @@ def report_load(when: str) -> None:
 
 
 def print_table(results, memory) -> None:
-    print("\n| corpus | images | naive img/s | ours img/s | ours / naive | target |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("\n| corpus | images | rounds | naive img/s | ours img/s | ours / naive | paired "
+          "| target |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, n, naive_s, ours_s in results:
-        print(f"| {name} | {n} | {n / naive_s:.2f} | {n / ours_s:.2f} | "
-              f"{naive_s / ours_s:.2f}x | >= {TARGETS[name]:g}x |")
+        naive, ours = _machine.median(naive_s), _machine.median(ours_s)
+        print(f"| {name} | {n} | {len(naive_s)} | {n / naive:.2f} | {n / ours:.2f} | "
+              f"{naive / ours:.2f}x | {_machine.paired_ratio(naive_s, ours_s):.2f}x | "
+              f">= {TARGETS[name]:g}x |")
     if memory:
         n, seconds, peak, rows = memory
         print(f"\npeak RSS of chexnet screen (process tree, summed) on {n} images: "
               f"{peak / 1e9:.2f} GB (target < {RSS_TARGET_GB} GB); {rows} rows, "
               f"{seconds:.0f} s, {n / seconds:.1f} img/s")
-    print("ours = the whole `chexnet screen` command: process start, engine load, decode "
+    print("img/s: images / median seconds of the rounds; paired: median of per-round ratios. "
+          "ours = the whole `chexnet screen` command: process start, engine load, decode "
           "workers, journal, CSV and HTML report included; naive = the screening loop only")
 
 
