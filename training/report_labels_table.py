@@ -116,12 +116,13 @@ def order_by_images(c: Clustering, clauses: UniqueClauses) -> Clustering:
 
 
 def _suggest(texts: list[str], counts: list[int]) -> str:
-    """The label most of a cluster's occurrences point to (> half of them), else ""."""
+    """The label most occurrences of a cluster's most frequent clauses point to (more than half
+    of them), else ""."""
     votes: Counter[str] = Counter()
     for text, n in zip(texts[:SUGGEST_CLAUSES], counts[:SUGGEST_CLAUSES], strict=False):
         votes[suggest_label([text])] += n
     label, n = votes.most_common(1)[0]
-    return label if label and n > sum(counts) / 2 else ""
+    return label if label and n > sum(counts[:SUGGEST_CLAUSES]) / 2 else ""
 
 
 def cluster_table(clauses: UniqueClauses, c: Clustering) -> list[ClusterRow]:
