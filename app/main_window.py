@@ -39,6 +39,7 @@ from .settings import ViewerSettings
 from .view_state import ViewState
 from .window_level import initial_preset, pixel_readout, preset_kind, window_after_drag
 from .workers import JobRunner
+from .worklist_dock import WorklistDock
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,7 @@ class MainWindow(QMainWindow):
         self.messages = MessageArea()
         self.messages_dock = self._dock("Messages", self.messages,
                                         Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.worklist = WorklistDock(self)
         self.cursor_label = QLabel("")
         self.busy = QProgressBar()
         self.busy.setRange(0, 0)
@@ -414,6 +416,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event):
         self.settings.sync()
+        self.worklist.panel.stop()
         self.session.generation += 1  # anything still running is now stale
         self.runner.shutdown()
         super().closeEvent(event)

@@ -8,7 +8,8 @@ from PySide6.QtGui import QAction, QKeySequence
 ZOOM_STEP = 1.25
 SHORTCUTS = [
     ("Open files", "Ctrl+O"), ("Open folder", "Ctrl+Shift+O"), ("Model…", "Ctrl+M"),
-    ("Save view as PNG", "Ctrl+S"), ("Copy findings", "Ctrl+Shift+C"),
+    ("Screen a folder", "Ctrl+Shift+S"), ("Save view as PNG", "Ctrl+S"),
+    ("Copy findings", "Ctrl+Shift+C"),
     ("Window presets", "1-5"), ("Window/level", "right-drag"), ("Zoom", "wheel, + / -"),
     ("Actual pixels / fit", "Z"), ("Fit", "Space"), ("Invert", "I"),
     ("Flip horizontal / vertical", "H / V"), ("Rotate 90°", "R"), ("Heat map on/off", "C"),
@@ -38,6 +39,10 @@ def build_menus(w) -> None:
     w.recent_menu = file.addMenu("Open recent")
     w.fill_recent()
     file.addSeparator()
+    _action(w, file, "Screen a folder into a worklist…", w.worklist.choose_and_screen,
+            "Ctrl+Shift+S")
+    _action(w, file, "Open a worklist…", w.worklist.choose_and_open)
+    file.addSeparator()
     _action(w, file, "Model…", w.choose_model, "Ctrl+M")
     _action(w, file, "Re-run model on this image", w.rerun)
     file.addSeparator()
@@ -60,6 +65,7 @@ def build_menus(w) -> None:
             lambda: state.set("rotation", state.get("rotation") + 90), "R")
     _action(w, view, "Reset orientation", state.reset_orientation)
     _action(w, view, "Heat map on/off", lambda: state.toggle("cam_visible"), "C")
+    view.addAction(w.worklist.toggleViewAction())
     for k in range(5):
         _action(w, None, f"Window preset {k + 1}", lambda _=False, k=k: w.apply_preset(k),
                 str(k + 1))
