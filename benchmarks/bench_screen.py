@@ -5,7 +5,8 @@ Corpora are built once in a cache folder outside the repository (default
 
 * ``j2k-cr``: RG1_J2KR (a real 1955 x 1841 15-bit CR chest PA, JPEG 2000 lossless), N copies
   with distinct UIDs (distinct files: the screener skips duplicates by UID and content hash);
-* ``j2k-nih``: N NIH PNGs (1024 x 1024) as 12-bit JPEG 2000 lossless CR DICOMs, no window;
+* ``j2k-nih``: N NIH PNGs (1024 x 1024) as 12-bit JPEG 2000 lossless CR DICOMs with a window
+  (the 0.5-99.5 percentiles, as a modality would write one);
 * ``png``: N NIH PNGs as they are (symbolic links);
 * ``memory``: ``--memory`` distinct PNGs (the 420 NIH images, each copy given its own PNG
   text chunk, so no two files share a content hash) for the peak-RSS run.
@@ -124,6 +125,8 @@ def make_nih_j2k(i: int, folder: Path) -> None:
     ds.Rows, ds.Columns = grey.shape
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    lo, hi = np.percentile(grey, [0.5, 99.5])
+    ds.WindowCenter, ds.WindowWidth = f"{(lo + hi) / 2:.1f}", f"{hi - lo:.1f}"
     ds.compress(JPEG2000Lossless, grey, encoding_plugin="pylibjpeg")
     ds.save_as(folder / f"nih{i:05d}.dcm", enforce_file_format=True)
 
@@ -144,6 +147,7 @@ def make_distinct_png(i: int, folder: Path) -> None:
 
 
 CORPORA = {"j2k-cr": make_cr_copy, "j2k-nih": make_nih_j2k, "png": link_png}
+CORPUS_VERSION = 2  # part of the cache folder names: bump when a builder changes
 
 
 # ---------------------------------------------------------------- the naive screener
@@ -263,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
               "engine load, worker start, report)", flush=True)
         for name in args.corpora:
             t0 = time.perf_counter()
-            folder = build(args.cache / f"{name}-{args.n}", args.n, CORPORA[name])
+            folder = build(args.cache / f"{name}-v{CORPUS_VERSION}-{args.n}", args.n,
+                           CORPORA[name])
             files = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
             print(f"corpus {name}: {len(files)} files in {folder} "
                   f"(ready in {time.perf_counter() - t0:.1f} s)", flush=True)

@@ -41,10 +41,16 @@ def model_input_difference(path: Path | str) -> tuple[float, object, object]:
     return float(np.abs(got.astype(int) - expected.astype(int)).mean()), full, reduced
 
 
-def nih_j2k(tmp_path: Path, name: str, syntax=JPEG2000Lossless) -> Path:
-    """An NIH PNG as a 12-bit JPEG 2000 CR DICOM without a window (the robust window applies)."""
+def nih_j2k(tmp_path: Path, name: str, syntax=JPEG2000Lossless, window: bool = True) -> Path:
+    """An NIH PNG as a 12-bit JPEG 2000 CR DICOM, with a window as a modality writes one (its
+    0.5-99.5 percentiles) or without."""
     grey = np.asarray(PILImage.open(NIH / name).convert("L")).astype(np.uint16) * 16
-    path = make_dicom(tmp_path / f"{name}.dcm", grey, bits_stored=12, PixelSpacing=[0.143, 0.143])
+    attrs = {}
+    if window:
+        lo, hi = np.percentile(grey, [0.5, 99.5])
+        attrs = {"WindowCenter": f"{(lo + hi) / 2:.1f}", "WindowWidth": f"{hi - lo:.1f}"}
+    path = make_dicom(tmp_path / f"{name}.dcm", grey, bits_stored=12, PixelSpacing=[0.143, 0.143],
+                      **attrs)
     ds = pydicom.dcmread(path)
     if syntax == JPEG2000Lossless:
         ds.compress(syntax, encoding_plugin="pylibjpeg")
@@ -134,6 +140,9 @@ def test_min_size_larger_than_a_level_keeps_the_level_above():
 @needs_nih
 @pytest.mark.parametrize(("name", "syntax"), [("00000075_000.png", JPEG2000Lossless),
                                               ("00000284_000.png", JPEG2000Lossless),
+                                              # the two worst of the first 20 without a window
+                                              ("00000442_000.png", JPEG2000Lossless),
+                                              ("00000797_000.png", JPEG2000Lossless),
                                               ("00000129_000.png", JPEG2000)])
 def test_nih_j2k_model_input_within_half_a_grey_level(tmp_path, name, syntax):
     path = nih_j2k(tmp_path, name, syntax)
@@ -145,6 +154,18 @@ def test_nih_j2k_model_input_within_half_a_grey_level(tmp_path, name, syntax):
     # Pixel spacing is that of the stored pixels.
     assert reduced.metadata.pixel_spacing_mm == pytest.approx((0.286, 0.286))
     assert full.metadata.pixel_spacing_mm == pytest.approx((0.143, 0.143))
+
+
+@needs_nih
+def test_j2k_without_a_window_is_decoded_in_full(tmp_path):
+    """Its automatic window comes from pixel statistics, which a reduced level smooths: up to
+    1.8 grey levels off at 224 x 224. So it is decoded in full, and looks exactly as without
+    min_size."""
+    path = nih_j2k(tmp_path, "00000442_000.png", window=False)
+    image = load_image(path, min_size=model_min_side(SPEC))
+    assert image.decode_scale == 1.0
+    assert image.shape == (1024, 1024)
+    np.testing.assert_array_equal(image.display_u8(), load_image(path).display_u8())
 
 
 @needs_nih
