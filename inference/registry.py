@@ -22,6 +22,7 @@ from typing import Any
 
 import platformdirs
 
+from .atomic_file import write_atomic
 from .engine import Engine, file_sha256
 from .errors import ModelPackageError
 
@@ -76,20 +77,7 @@ def save_registry(entries: dict[str, RegistryEntry]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     doc = {"schema": REGISTRY_SCHEMA,
            "packages": {name: asdict(e) for name, e in sorted(entries.items())}}
-    _atomic_write(folder / REGISTRY_FILE, (json.dumps(doc, indent=1) + "\n").encode())
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(folder / REGISTRY_FILE, (json.dumps(doc, indent=1) + "\n").encode())
 
 
 def check_external_data(path: str | Path) -> None:

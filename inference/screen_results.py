@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from .atomic_file import write_atomic  # noqa: F401 (the screener imports it from here)
 
 STATUSES = ("ok", "not_analysed", "error", "duplicate")
 PRIORITY_MODES = ("max-above-threshold", "abnormal")
@@ -170,17 +170,3 @@ def _num(value: float | None) -> str:
 def _cell(text: str) -> str:
     """Text from files, made inert for spreadsheets (a leading = + - @ starts a formula)."""
     return "'" + text if text.startswith(_FORMULA_START) else text
-
-
-def write_atomic(target: Path, text: str) -> None:
-    """Write a whole file or nothing: temp file in the same folder, fsync, rename."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
