@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from chexnet.training.report_corpus import generate_corpus
+from chexnet.training.report_corpus import generate_corpus, textbook_levenshtein
 from chexnet.training.report_labels_clauses import dedup_clauses
 from chexnet.training.report_labels_cluster import (
     choose_sample,
@@ -18,19 +18,8 @@ from chexnet.training.report_labels_cluster import (
 )
 
 
-def levenshtein(a: str, b: str) -> int:
-    """Textbook dynamic programme, the independent reference for rapidfuzz here."""
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, start=1):
-        cur = [i]
-        for j, cb in enumerate(b, start=1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
-
-
 def normalised(a: str, b: str) -> float:
-    return levenshtein(a, b) / max(len(a), len(b), 1)
+    return textbook_levenshtein(a, b) / max(len(a), len(b), 1)
 
 
 def purity(truth: list[str], labels: np.ndarray, counts: list[int]) -> float:
