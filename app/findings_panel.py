@@ -169,6 +169,9 @@ def summary_html(pred: Prediction) -> str:
                          f"points ({_esc(names)})")
         else:
             parts.append("<b>No finding</b> above the model's operating points")
+    if pred.analysed and pred.tta != "none":
+        parts.append(f"Test-time augmentation: {_esc(pred.tta)} (probabilities averaged over "
+                     f"crops)")
     parts += [f"⚠ {_esc(w)}" for w in pred.warnings]
     return "<br>".join(parts)
 

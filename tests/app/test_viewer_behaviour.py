@@ -218,3 +218,14 @@ def test_lateral_view_is_reported_not_scored(qtbot, make_window, tmp_path, rg1_u
     assert "lateral" in window.findings.summary.text().lower()
     assert window.findings.table.rowCount() == 0
     assert not window.canvas.overlay.isVisible()
+
+
+def test_test_time_augmentation_is_said(qtbot, make_window, tmp_path, nih_png):
+    package = build_tiny_package(tmp_path / "tta.onnx", tiny_card(tta="five-crop"))
+    window = make_window(package)
+    open_and_wait(qtbot, window, nih_png)
+    assert "five-crop" in window.findings.summary.text()
+    expected = Engine(package).predict([load_image(nih_png)])[0]
+    assert expected.tta == "five-crop"
+    assert shown_probabilities(window)[expected.top.label] == pytest.approx(
+        expected.top.probability, abs=5e-4)
