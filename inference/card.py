@@ -19,6 +19,11 @@ PROBS_NAME = "probs"
 CAMS_NAME = "cams"
 #: Operating threshold for a label whose card gives none.
 DEFAULT_THRESHOLD = 0.5
+#: What ``probs`` mean. ``multi-label``: one sigmoid per label, independent (CheXNet).
+#: ``single-label``: a softmax over the labels (they sum to 1; the predicted class is the
+#: argmax), for models trained on images carrying exactly one label (the hospital CAD paper's
+#: single-disease task). Cards written before this field existed are multi-label.
+TASKS = ("multi-label", "single-label")
 
 #: ChestX-ray14's 14 pathologies in the order of the NIH release and the CheXNet paper.
 CHESTXRAY14_LABELS = (
@@ -42,6 +47,7 @@ class ModelCard:
     description: str = ""
     arch: str = "densenet121"
     tta: str = "none"
+    task: str = "multi-label"
     training_data: dict[str, Any] = field(default_factory=dict)
     validation_metrics: dict[str, Any] = field(default_factory=dict)
     created: str = ""
@@ -53,6 +59,8 @@ class ModelCard:
         unknown = set(self.thresholds) - set(self.labels)
         if unknown:
             raise ValueError(f"thresholds for unknown labels: {sorted(unknown)}")
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {', '.join(TASKS)}, not {self.task!r}")
 
     def threshold(self, label: str) -> float:
         return float(self.thresholds.get(label, DEFAULT_THRESHOLD))

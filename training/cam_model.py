@@ -4,6 +4,10 @@ The classifier is global average pooling + one linear layer (+ sigmoid), as in C
 what makes ``CAM_c = sum_k w_ck f_k`` exact (Zhou et al. 2016): the class score is the spatial
 mean of its CAM plus the bias. The same head sits on DenseNet-121, ResNet-101 and VGG-16 so every
 backbone exports with CAMs.
+
+Single-label models (the hospital CAD paper's single-disease task) end in a softmax instead of
+the sigmoid, inside the graph, so the exported ``probs`` are already class probabilities and the
+engine needs no task-specific code; the CAMs are the same per-class ``W f`` maps.
 """
 
 from __future__ import annotations
@@ -16,15 +20,27 @@ import torchvision
 from torch import nn
 
 ARCHS = ("densenet121", "resnet101", "vgg16")
+TASKS = ("multi-label", "single-label")
 
 
 class CamClassifier(nn.Module):
-    """``features`` (ending in a ReLU'd map) -> GAP -> linear -> sigmoid, plus in-graph CAMs."""
+    """``features`` (ending in a ReLU'd map) -> GAP -> linear -> sigmoid (multi-label) or
+    softmax (single-label), plus in-graph CAMs."""
 
-    def __init__(self, features: nn.Module, n_features: int, n_classes: int) -> None:
+    def __init__(self, features: nn.Module, n_features: int, n_classes: int,
+                 task: str = "multi-label") -> None:
         super().__init__()
+        if task not in TASKS:
+            raise ValueError(f"task must be one of {', '.join(TASKS)}, not {task!r}")
         self.features = features
         self.classifier = nn.Linear(n_features, n_classes)
+        self.task = task  # not a parameter: checkpoints of both tasks have the same keys
+
+    def activation(self, logits: torch.Tensor) -> torch.Tensor:
+        """Logits -> probabilities: sigmoid per label, or softmax over the labels."""
+        if self.task == "single-label":
+            return torch.softmax(logits, dim=1)
+        return torch.sigmoid(logits)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.features(x))
@@ -39,7 +55,7 @@ class CamClassifier(nn.Module):
 
     def probs_and_cams(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         f = self.forward_features(x)
-        probs = torch.sigmoid(self.forward_head(f))
+        probs = self.activation(self.forward_head(f))
         cams = torch.einsum("ck,nkhw->nchw", self.classifier.weight, f)
         return probs, cams
 
@@ -96,19 +112,21 @@ def _torchvision_net(arch: str, init: Path | None) -> nn.Module:
     return net
 
 
-def build_model(arch: str, n_classes: int, init: Path | None = None) -> CamClassifier:
+def build_model(arch: str, n_classes: int, init: Path | None = None,
+                task: str = "multi-label") -> CamClassifier:
     """A backbone with a CAM head: random init, or ImageNet weights from a local torchvision
-    state-dict file (``init``); the linear head is always new."""
+    state-dict file (``init``); the linear head is always new. ``task`` picks the output
+    activation (sigmoid for multi-label, softmax for single-label)."""
     if arch == "densenet121":
         net = _torchvision_net(arch, init)
-        return CamClassifier(net.features, net.classifier.in_features, n_classes)
+        return CamClassifier(net.features, net.classifier.in_features, n_classes, task)
     if arch == "resnet101":
         net = _torchvision_net(arch, init)
         body = nn.Sequential(*(getattr(net, n) for n in (
             "conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")))
-        return CamClassifier(body, net.fc.in_features, n_classes)
+        return CamClassifier(body, net.fc.in_features, n_classes, task)
     if arch == "vgg16":
         net = _torchvision_net(arch, init)
         # Drop the last max-pool so the CAM keeps 14x14 resolution at 224 input.
-        return CamClassifier(net.features[:-1], 512, n_classes)
+        return CamClassifier(net.features[:-1], 512, n_classes, task)
     raise ValueError(f"unknown arch {arch!r}; choose one of {', '.join(ARCHS)}")

@@ -20,9 +20,22 @@ examples:
   chexnet-train /data/ChestX-ray14 --init imagenet:densenet121-a639ec97.pth --out runs/chexnet
   chexnet-train /data/ChestX-ray14 --labels Pneumonia --balance pos_weight
   chexnet-train my_labels.csv --labels abnormal --arch resnet101 --epochs 20
+  chexnet-train my_labels.csv --task single-label --arch vgg16 --min-per-class 380 \
+      --normal-fraction 0.219        the hospital CAD paper's single-disease task
   chexnet-train --resume runs/chexnet          continue an interrupted run (Ctrl-C saves one)
   torchrun --nproc_per_node 4 -m chexnet.training.cli /data/ChestX-ray14 ...   (multi-GPU)
   then: chexnet export runs/chexnet --out model.onnx
+
+tasks:
+  multi-label (default): one sigmoid per label, BCE (CheXNet).
+  single-label: only images carrying exactly one label, softmax + cross-entropy; a `normal`
+      column is a class like any other; without one (NIH), images with no finding ("No
+      Finding") become the class "No Finding". The exported package's probabilities sum to 1
+      (softmax in the graph); its card says task single-label.
+  --labels abnormal: abnormal vs normal (with a `normal` column: not normal; else any finding).
+resampling (training split only; validation/test never): --min-per-class N draws each smaller
+  class up to N images per epoch; --max-normal M or --normal-fraction F down-samples the
+  normal class (a fresh subset each epoch). Seeded: the same seed draws the same epochs.
 """
 
 
@@ -50,6 +63,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=d.workers, help="data loader processes")
     p.add_argument("--balance", choices=BALANCE_MODES, default=d.balance,
                    help="positive-class weighting in the loss, or minority oversampling")
+    p.add_argument("--task", choices=("multi-label", "single-label"), default=d.task,
+                   help="multi-label (sigmoid per label, default) or single-label (softmax over "
+                        "images carrying exactly one label)")
+    p.add_argument("--min-per-class", type=_positive, metavar="N",
+                   help="resample: each class gets at least N training draws per epoch (the "
+                        "paper used 380); default off")
+    norm = p.add_mutually_exclusive_group()
+    norm.add_argument("--max-normal", type=_positive, metavar="M",
+                      help="resample: at most M normal training images per epoch")
+    norm.add_argument("--normal-fraction", type=float, metavar="F",
+                      help="resample: normal images make up F of each epoch (the paper: 0.219)")
     p.add_argument("--size", type=int, default=d.size, help="model input size (crop)")
     p.add_argument("--resize", type=int, help="shorter side before the centre crop "
                                               "(default: = --size)")
@@ -67,6 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps-per-epoch", type=int, help=argparse.SUPPRESS)
     p.add_argument("-v", "--verbose", action="store_true")
     return p
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,7 +124,7 @@ def _run(args: argparse.Namespace) -> int:
     from .cache import build_cache
     from .dataset import load_dataset
     from .run_folder import RunFolder
-    from .train import TrainConfig, init_distributed, train
+    from .train import TrainConfig, check_config, init_distributed, train
 
     rank, world = init_distributed()
     if world > 1 and args.resume is None and args.out is None:
@@ -111,7 +142,10 @@ def _run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size, workers=args.workers, balance=args.balance,
             init=args.init, size=args.size, resize=args.resize or args.size, seed=args.seed,
             val_fraction=args.val_fraction, test_fraction=args.test_fraction,
-            device=args.device, amp=not args.no_amp, max_steps_per_epoch=args.max_steps_per_epoch)
+            device=args.device, amp=not args.no_amp, max_steps_per_epoch=args.max_steps_per_epoch,
+            task=args.task, min_per_class=args.min_per_class, max_normal=args.max_normal,
+            normal_fraction=args.normal_fraction)
+        check_config(config)
         if config.init and not config.init.startswith("imagenet:"):
             raise ValueError(f"--init {config.init}: expected imagenet:PATH")
         if config.init:  # fail before any data work, with the message on where to put it
@@ -129,7 +163,7 @@ def _run(args: argparse.Namespace) -> int:
     splits = load_dataset(data, labels=config.labels, val_fraction=config.val_fraction,
                           test_fraction=config.test_fraction, seed=config.seed,
                           allow_missing=getattr(args, "allow_missing", False),
-                          report_dir=run_dir)
+                          report_dir=run_dir, task=config.task)
     cache_dir = args.cache_dir or ((data if data.is_dir() else data.parent) / ".chexnet-cache")
     paths = [Path(p) for p in splits.table.paths]
     # Under torchrun, process 0 writes the run folder and builds the cache; the others wait,

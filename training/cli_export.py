@@ -212,7 +212,8 @@ def export_run(args: argparse.Namespace):
     state, info, val = load_checkpoint(ckpt_path), run.info, run.load_val_predictions()
     labels = tuple(state["labels"])
     cfg = info["config"]
-    model = build_model(state["arch"], len(labels))
+    task = cfg.get("task", "multi-label")  # runs from before the task option: multi-label
+    model = build_model(state["arch"], len(labels), task=task)
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as err:
@@ -229,18 +230,23 @@ def export_run(args: argparse.Namespace):
     spec = PreprocessSpec(size=cfg["size"], resize=cfg["resize"])
     splits = load_dataset(Path(info["data_path"]), labels=cfg["labels"],
                           val_fraction=cfg["val_fraction"], test_fraction=cfg["test_fraction"],
-                          seed=cfg["seed"], allow_missing=True)
+                          seed=cfg["seed"], allow_missing=True, task=task)
     val_paths = [splits.table.paths[i] for i in splits.val[:4]]
     check = np.stack([preprocess(load_image(p).display_u8(), spec)[0] for p in val_paths])
     rule_text = {"max_f1": "per class, the threshold maximising F1 on the validation split",
                  "youden": "per class, the threshold maximising Youden's J (sensitivity + "
                            "specificity - 1) on the validation split"}[args.threshold_rule]
+    if task == "single-label":
+        rule_text += ("; single-label (softmax) model: the predicted class is the most probable "
+                      "one, and a class whose probability reaches its threshold is marked above "
+                      "its operating point")
     card = ModelCard(
-        name=args.name or f"chexnet-{state['arch']}-{cfg['labels']}",
+        name=args.name or (f"chexnet-{state['arch']}-{cfg['labels']}"
+                           + ("-single" if task == "single-label" else "")),
         version=args.version or time.strftime("%Y.%m.%d"),
         labels=labels, preprocess=spec,
         thresholds={lb: float(t) for lb, t in zip(labels, thresholds, strict=True)},
-        threshold_rule=rule_text, demo=not args.no_demo, arch=state["arch"],
+        threshold_rule=rule_text, demo=not args.no_demo, arch=state["arch"], task=task,
         description=args.description, created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         training_data=info["data"],
         validation_metrics={"auroc": aurocs, "n_images": len(y),

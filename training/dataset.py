@@ -18,12 +18,12 @@ warning with a list file), never a silently smaller dataset.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .labels import LabelTable, read_data_entry, read_label_file, select_labels
+from .labels import LabelTable, read_data_entry, read_label_file, select_labels, single_label
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +45,14 @@ class Splits:
     test: np.ndarray
     description: str
     seed: int
+    task: str = "multi-label"
+    selection: dict = field(default_factory=dict)  # single-label: what was kept / left out
 
     def summary(self) -> dict:
         out = {"source": str(self.table.source), "labels": list(self.table.labels),
-               "split_rule": self.description, "seed": self.seed}
+               "split_rule": self.description, "seed": self.seed, "task": self.task}
+        if self.selection:
+            out["single_label_selection"] = self.selection
         for name in SPLIT_NAMES:
             rows = getattr(self, name)
             y = self.table.y[rows]
@@ -69,8 +73,11 @@ class Splits:
 
 def load_dataset(data: Path, *, labels: str | None = None, val_fraction: float = 0.1,
                  test_fraction: float = 0.2, seed: int = 0, allow_missing: bool = False,
-                 report_dir: Path | None = None) -> Splits:
-    """Read an NIH release folder or a generic CSV and split it by patient."""
+                 report_dir: Path | None = None, task: str = "multi-label") -> Splits:
+    """Read an NIH release folder or a generic CSV and split it by patient.
+
+    ``task="single-label"`` keeps the images carrying exactly one label
+    (:func:`.labels.single_label`) before splitting."""
     data = Path(data)
     if data.is_dir():
         table, official = _read_nih(data)
@@ -81,6 +88,11 @@ def load_dataset(data: Path, *, labels: str | None = None, val_fraction: float =
                            "CSV of image paths and labels)")
     table = select_labels(table, labels)
     table = _drop_missing(table, allow_missing, report_dir)
+    selection = {}
+    if task == "single-label":
+        table, selection = single_label(table)
+    elif task != "multi-label":
+        raise DatasetError(f"unknown task {task!r}: choose multi-label or single-label")
     rng = np.random.default_rng(seed)
     if official is not None:
         index = table.index()  # after dropping missing images: their names leave the lists
@@ -98,7 +110,7 @@ def load_dataset(data: Path, *, labels: str | None = None, val_fraction: float =
         train, val, test = _split_rows_by_patient(table, np.arange(len(table)), fractions, rng)
         rule = (f"by patient: train/val/test = {fractions[0]:.0%}/{fractions[1]:.0%}/"
                 f"{fractions[2]:.0%} (seed {seed})")
-    splits = Splits(table, train, val, test, rule, seed)
+    splits = Splits(table, train, val, test, rule, seed, task, selection)
     _check_splits(splits)
     return splits
 

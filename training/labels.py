@@ -11,6 +11,7 @@ column is a label holding 0 or 1.
 from __future__ import annotations
 
 import csv
+import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -18,8 +19,13 @@ import numpy as np
 
 from chexnet.inference.card import CHESTXRAY14_LABELS
 
+log = logging.getLogger(__name__)
+
 NO_FINDING = "No Finding"
 ABNORMAL = "abnormal"
+#: Column names (any case) that mean "the report says this image is normal": the generic CSV's
+#: ``normal`` column (``chexnet labels-from-reports`` writes it) and NIH's "No Finding".
+NORMAL_NAMES = ("normal", "no finding", "no_finding")
 PATIENT_COLUMN = "patient_id"
 SPLIT_COLUMN = "split"  # optional in the generic layout: train / val / test
 
@@ -140,13 +146,25 @@ def read_generic_csv(path: str | Path, labels: tuple[str, ...] | None = None) ->
                       np.asarray(rows, dtype=np.uint8), path, tuple(paths), tuple(split))
 
 
+def normal_column(labels: tuple[str, ...]) -> int | None:
+    """Index of the label column meaning "normal" (see :data:`NORMAL_NAMES`), or None."""
+    found = [j for j, lb in enumerate(labels) if lb.strip().lower() in NORMAL_NAMES]
+    return found[0] if found else None
+
+
 def select_labels(table: LabelTable, spec: str | None) -> LabelTable:
-    """``None``/``"all"``: every label; ``"abnormal"``: any finding vs none; otherwise a
-    comma-separated subset (``"Pneumonia"`` is the paper's pneumonia detector)."""
+    """``None``/``"all"``: every label; ``"abnormal"``: abnormal vs normal; otherwise a
+    comma-separated subset (``"Pneumonia"`` is the paper's pneumonia detector).
+
+    ``abnormal`` follows the hospital CAD paper ("all cases except those marked as normal"):
+    with a ``normal`` column, abnormal = not normal; without one (NIH), abnormal = any finding.
+    """
     if spec in (None, "", "all"):
         return table
     if spec == ABNORMAL:
-        y = table.y.max(axis=1, keepdims=True)
+        normal = normal_column(table.labels)
+        y = (1 - table.y[:, [normal]] if normal is not None
+             else table.y.max(axis=1, keepdims=True))
         return replace(table, labels=(ABNORMAL,), y=y.astype(np.uint8))
     wanted = tuple(s.strip() for s in spec.split(",") if s.strip())
     unknown = [w for w in wanted if w not in table.labels]
@@ -155,3 +173,44 @@ def select_labels(table: LabelTable, spec: str | None) -> LabelTable:
                              f"choose from {', '.join(table.labels)}, 'all' or 'abnormal'")
     cols = [table.labels.index(w) for w in wanted]
     return replace(table, labels=wanted, y=table.y[:, cols])
+
+
+def single_label(table: LabelTable) -> tuple[LabelTable, dict]:
+    """The images carrying exactly one label, one class per label (the hospital CAD paper's
+    single-disease task: softmax over the classes).
+
+    A ``normal`` column (see :data:`NORMAL_NAMES`) is a class like any other. Without one, the
+    images with no label at all become the class ``No Finding`` (NIH's name for them), appended
+    last; with one, images with no label carry no class and are left out. Images with two or
+    more labels are left out. Classes left without any image are dropped (and named in the
+    returned summary, which also counts what was left out).
+    """
+    y = table.y.astype(np.uint8)
+    labels = table.labels
+    n_pos = y.sum(axis=1)
+    if normal_column(labels) is None:
+        y = np.column_stack([y, (n_pos == 0).astype(np.uint8)])
+        labels = (*labels, NO_FINDING)
+        n_pos = y.sum(axis=1)
+    keep = np.flatnonzero(n_pos == 1)
+    counts = y[keep].sum(axis=0)
+    empty = [lb for lb, c in zip(labels, counts, strict=True) if c == 0]
+    cols = [j for j, c in enumerate(counts) if c > 0]
+    summary = {"images": len(table), "kept": len(keep),
+               "left_out_multi_label": int((n_pos >= 2).sum()),
+               "left_out_unlabelled": int((n_pos == 0).sum()),
+               "classes_without_images": empty,
+               "no_finding_class": NO_FINDING if labels[-1] == NO_FINDING and
+               NO_FINDING not in table.labels else None}
+    if len(cols) < 2:
+        raise LabelFileError(table.source, f"only {len(cols)} class(es) have images carrying "
+                             "exactly one label", "single-label training needs at least two; "
+                             "use the multi-label task")
+    if empty:
+        log.warning("single-label: no image carries only %s; dropped as classes",
+                    ", ".join(empty))
+    log.info("single-label: %d of %d images carry exactly one label (%d with several and %d "
+             "without a class left out)", len(keep), len(table),
+             summary["left_out_multi_label"], summary["left_out_unlabelled"])
+    sub = table.subset(keep)
+    return replace(sub, labels=tuple(labels[j] for j in cols), y=y[keep][:, cols]), summary

@@ -4,6 +4,10 @@ Defaults follow the paper: DenseNet-121, C-way linear + sigmoid head, 224x224 in
 mean/std, random horizontal flip, Adam (beta 0.9, 0.999), lr 0.001, batch 16, learning rate / 10
 when the validation loss plateaus after an epoch, keep the lowest validation loss.
 
+Single-label task (the hospital CAD paper's single-disease classification): softmax +
+cross-entropy over images carrying exactly one label; ``--min-per-class``/``--max-normal``/
+``--normal-fraction`` resample the training split (:mod:`.resample`).
+
 On CUDA: AMP (bf16 where supported, else fp16 with a gradient scaler) and channels_last.
 Distributed: launch with ``torchrun``; PyTorch's DistributedDataParallel does the work.
 """
@@ -30,6 +34,7 @@ from .cache import ImageCache
 from .cam_model import build_model
 from .dataset import Splits
 from .metrics import auroc
+from .resample import ResamplingSampler
 from .run_folder import RunFolder
 
 log = logging.getLogger(__name__)
@@ -56,10 +61,19 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True
     max_steps_per_epoch: int | None = None  # tests and smoke runs only
+    task: str = "multi-label"  # or "single-label": softmax + cross-entropy
+    min_per_class: int | None = None  # resampling (training split only), off by default
+    max_normal: int | None = None
+    normal_fraction: float | None = None
     extra: dict = field(default_factory=dict)
 
     def spec(self) -> PreprocessSpec:
         return PreprocessSpec(size=self.size, resize=self.resize)
+
+    @property
+    def resampling(self) -> bool:
+        return any(v is not None for v in (self.min_per_class, self.max_normal,
+                                           self.normal_fraction))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -113,7 +127,7 @@ def train(config: TrainConfig, splits: Splits, cache: ImageCache, run: RunFolder
     val_rows = np.intersect1d(splits.val, usable)
     n_classes = len(table.labels)
     init = Path(config.init.split(":", 1)[1]) if config.init else None
-    model = build_model(config.arch, n_classes, init).to(device)
+    model = build_model(config.arch, n_classes, init, task=config.task).to(device)
     cuda = device.type == "cuda"
     if cuda:
         model = model.to(memory_format=torch.channels_last)
@@ -127,7 +141,7 @@ def train(config: TrainConfig, splits: Splits, cache: ImageCache, run: RunFolder
     if config.balance == "pos_weight":
         pos_weight = torch.tensor((len(train_rows) - pos) / np.maximum(pos, 1), dtype=torch.float32,
                                   device=device)
-    criterion = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    criterion = make_criterion(config, pos_weight)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.999))
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min", factor=0.1, patience=config.plateau_patience)
@@ -143,7 +157,14 @@ def train(config: TrainConfig, splits: Splits, cache: ImageCache, run: RunFolder
         log.info("resuming %s at epoch %d", run.path, start_epoch + 1)
     train_set = CachedImages(cache, train_rows, y_train, spec, flip=True)
     val_set = CachedImages(cache, val_rows, table.y[val_rows], spec, flip=False)
-    train_loader = _loader(train_set, config, world, rank, y_train)
+    train_loader = _loader(train_set, config, world, rank, y_train, table.labels)
+    resampling = (train_loader.sampler.plan.summary()
+                  if isinstance(train_loader.sampler, ResamplingSampler) else None)
+    if resampling and rank == 0:
+        log.info("resampling the training split: %d draws per epoch from %d images (%s)",
+                 resampling["epoch_size"], len(train_rows),
+                 ", ".join(f"{g} {v['images']}->{v['drawn_per_epoch']}"
+                           for g, v in resampling["per_class"].items()))
     val_loader = DataLoader(val_set, batch_size=config.batch_size, shuffle=False,
                             num_workers=config.workers)
     epoch = start_epoch
@@ -162,6 +183,8 @@ def train(config: TrainConfig, splits: Splits, cache: ImageCache, run: RunFolder
                       "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - t0,
                       "train_images_per_s": seen * world / (time.perf_counter() - t0),
                       "val_auroc": validation_aurocs(table.y[val_rows], val_probs, table.labels)}
+            if resampling and epoch == start_epoch:
+                record["resampling"] = resampling
             if rank == 0:
                 if val_loss < best["val_loss"]:
                     best = {"val_loss": val_loss, "epoch": epoch + 1}
@@ -184,15 +207,48 @@ def train(config: TrainConfig, splits: Splits, cache: ImageCache, run: RunFolder
     return summary
 
 
+def make_criterion(config: TrainConfig, pos_weight: torch.Tensor | None = None) -> nn.Module:
+    """BCE-with-logits per label (multi-label), or cross-entropy over the classes
+    (single-label; the targets are one-hot rows, which ``CrossEntropyLoss`` takes as class
+    probabilities)."""
+    if config.task == "single-label":
+        if config.balance != "none":
+            raise ValueError(f"--balance {config.balance} is for multi-label training; for "
+                             "single-label use --min-per-class / --max-normal (resampling)")
+        return nn.CrossEntropyLoss()
+    return nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+
+
+def check_config(config: TrainConfig) -> None:
+    """Refuse contradictory options before any data work (one-line ValueErrors)."""
+    make_criterion(config)
+    if config.resampling and config.balance == "oversample":
+        raise ValueError("--balance oversample and resampling (--min-per-class, --max-normal, "
+                         "--normal-fraction) both rebalance the classes: choose one")
+    if config.normal_fraction is not None and not 0 < config.normal_fraction < 1:
+        raise ValueError(f"--normal-fraction must be between 0 and 1, not "
+                         f"{config.normal_fraction}")
+
+
 def _loader(dataset: CachedImages, config: TrainConfig, world: int, rank: int,
-            y: np.ndarray) -> DataLoader:
+            y: np.ndarray, labels: tuple[str, ...] = ()) -> DataLoader:
+    if config.resampling and config.balance == "oversample":
+        raise ValueError("--balance oversample and resampling (--min-per-class, --max-normal, "
+                         "--normal-fraction) both rebalance the classes: choose one")
     if world > 1:
-        if config.balance == "oversample":
-            raise ValueError("--balance oversample is not supported with torchrun; use "
-                             "--balance pos_weight")
+        if config.balance == "oversample" or config.resampling:
+            raise ValueError("--balance oversample and resampling are not supported with "
+                             "torchrun; use --balance pos_weight")
         sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, seed=config.seed)
         return DataLoader(dataset, batch_size=config.batch_size, sampler=sampler,
                           num_workers=config.workers, pin_memory=torch.cuda.is_available())
+    if config.resampling:
+        sampler = ResamplingSampler(y, labels, seed=config.seed,
+                                    min_per_class=config.min_per_class,
+                                    max_normal=config.max_normal,
+                                    normal_fraction=config.normal_fraction)
+        return DataLoader(dataset, batch_size=config.batch_size, sampler=sampler,
+                          num_workers=config.workers)
     if config.balance == "oversample":
         sampler = WeightedRandomSampler(oversampling_weights(y), num_samples=len(y),
                                         replacement=True,
@@ -208,7 +264,7 @@ def _seed_epoch(seed: int, epoch: int, rank: int, loader: DataLoader) -> None:
     base = (seed * 1_000_003 + epoch) * 64 + rank
     torch.manual_seed(base)
     np.random.seed(base % 2**32)
-    if isinstance(loader.sampler, DistributedSampler):
+    if isinstance(loader.sampler, DistributedSampler | ResamplingSampler):
         loader.sampler.set_epoch(epoch)
     elif loader.generator is not None:
         loader.generator.manual_seed(base)
@@ -257,7 +313,7 @@ def _train_epoch(net, loader, criterion, optimizer, scaler, device, use_amp, amp
 @torch.no_grad()
 def evaluate_loss(model, loader, criterion, device, use_amp=False, amp_dtype=torch.float16
                   ) -> tuple[float, np.ndarray]:
-    """Mean validation loss and sigmoid probabilities [N, C]."""
+    """Mean validation loss and probabilities [N, C] (sigmoid, or softmax for single-label)."""
     model.eval()
     total, n, probs = 0.0, 0, []
     for x, y in loader:
@@ -266,7 +322,7 @@ def evaluate_loss(model, loader, criterion, device, use_amp=False, amp_dtype=tor
             logits = model(x).float()
         total += float(criterion(logits, y)) * len(x)
         n += len(x)
-        probs.append(torch.sigmoid(logits).cpu().numpy())
+        probs.append(model.activation(logits).cpu().numpy())
     return total / max(n, 1), np.concatenate(probs) if probs else np.zeros((0, 0))
 
 
