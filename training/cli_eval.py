@@ -109,6 +109,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="execution device for --model (default auto)")
     p.add_argument("--batch-size", type=int, default=8,
                    help="model inputs per inference call: images, or crops with --tta")
+    p.add_argument("--task", choices=("multi-label", "single-label"), default=None,
+                   help="how to read the scores: single-label = softmax, the predicted class is "
+                        "the most probable (K x K confusion matrix); multi-label = per-label "
+                        "calls at the thresholds (2 x 2 per label). Default: the --model's card, "
+                        "else multi-label")
     p.add_argument("--tta", choices=TTA_MODES, default=None,
                    help="test-time augmentation with --model: five-crop (4 corners + centre of "
                         "a larger resize, the hospital CAD paper's 5-patch testing) or ten-crop "
@@ -147,7 +152,8 @@ def run(args: argparse.Namespace) -> int:
                        thresholds_from=args.thresholds_from, readers=args.readers, panel=panel,
                        bbox=args.bbox, bootstrap=args.bootstrap, seed=args.seed,
                        device=args.device, batch_size=args.batch_size, images=args.images,
-                       pointing_tolerance=args.pointing_tolerance, tta=args.tta)
+                       pointing_tolerance=args.pointing_tolerance, tta=args.tta,
+                       task=args.task)
     try:
         result = evaluate(opts)
     except LabelFileError as err:
@@ -155,6 +161,10 @@ def run(args: argparse.Namespace) -> int:
     m = result.metrics
     print(f"evaluated {m['n_images']} images of {m['n_patients']} patients; "
           f"mean AUROC {_fmt(m['mean_auroc'])} over {len(m['mean_auroc_over'])} classes")
+    conf = m.get("confusion", {})
+    if conf.get("kind") == "single-label":
+        print(f"single-label: accuracy {_fmt(conf['accuracy'])} on {conf['n_images']} images "
+              "(confusion matrix in the report)")
     comp = m.get("tta", {}).get("comparison")
     if comp:
         ci, mode, mean = comp["delta_mean_auroc_ci"], comp["mode"], comp["mean_auroc"]

@@ -19,7 +19,7 @@ from chexnet.inference.cam import cam_on_image
 from chexnet.inference.card import DEFAULT_THRESHOLD
 from chexnet.inference.dicom_reader import DEFAULT_MAX_PIXELS
 
-from . import eval_io, eval_tta, metrics, report
+from . import confusion, eval_io, eval_tta, metrics, report
 from .eval_io import EvalInputError
 from .labels import LabelTable
 from .readers import canonical_label, compare_readers, majority_vote, read_individual_readers
@@ -51,6 +51,7 @@ class EvalOptions:
     pointing_tolerance: float = 0.0
     images: Path | None = None  # a list of image names (e.g. test_list.txt) to restrict to
     tta: str | None = None  # test-time augmentation with --model; None: the model card's
+    task: str | None = None  # multi-label / single-label; None: the model card's, else multi
 
 
 def restrict_to_list(truth: LabelTable, list_file: Path) -> tuple[LabelTable, str]:
@@ -132,8 +133,10 @@ def align(preds: eval_io.PredictionTable, truth: LabelTable) -> EvalSet:
 
 
 def compute_metrics(data: EvalSet, thresholds: np.ndarray, n_resamples: int = 1000,
-                    seed: int = 0, level: float = 0.95) -> dict:
-    """Everything metrics.json holds about the model on ``data`` (inputs and notes aside)."""
+                    seed: int = 0, level: float = 0.95, task: str = "multi-label") -> dict:
+    """Everything metrics.json holds about the model on ``data`` (inputs and notes aside).
+    ``task`` picks the confusion matrix: K x K of the argmax (single-label) or per-label 2 x 2
+    at the thresholds (multi-label)."""
     y, probs, labels = data.y, data.probs, data.labels
     abn_y, abn_s = metrics.abnormal_truth_and_score(y, probs)
     boot = None
@@ -188,6 +191,9 @@ def compute_metrics(data: EvalSet, thresholds: np.ndarray, n_resamples: int = 10
         "n_abnormal": int(abn_y.sum()),
         "bootstrap": {"n_resamples": n_resamples, "seed": seed, "level": level,
                       "unit": "patient", "method": "percentile"},
+        "task": task,
+        "confusion": (confusion.single_label_confusion(y, probs, labels)
+                      if task == "single-label" else confusion.multi_label_confusion(per_class)),
     }
 
 
@@ -331,6 +337,9 @@ def evaluate(opts: EvalOptions) -> EvalResult:
                                  "be scored", "check --data and the label file's names")
     else:
         preds = eval_io.read_predictions(opts.predictions)
+    task = opts.task or (card.task if card is not None else "multi-label")
+    if task == "single-label":
+        truth = confusion.with_no_finding(truth, preds.labels)
     data = align(preds, truth)
     if list_note:
         data.notes.insert(0, list_note)
@@ -345,7 +354,10 @@ def evaluate(opts: EvalOptions) -> EvalResult:
         if why:
             data.notes.append(f"of the labelled images without prediction: {'; '.join(why)}")
     thresholds, source = resolve_thresholds(opts, data.labels, card)
-    result = compute_metrics(data, thresholds, opts.bootstrap, opts.seed)
+    result = compute_metrics(data, thresholds, opts.bootstrap, opts.seed, task=task)
+    if task == "single-label":
+        confusion.plot_confusion(opts.out / "confusion.png", result["confusion"])
+        result["confusion"]["figure"] = "confusion.png"
     result["thresholds_source"] = source
     if tta is not None:
         if tta["mode"] != tta["thresholds_assume"]:

@@ -115,6 +115,10 @@ def report_lines(m: dict, readers: dict | None = None) -> list[str]:
         lines += [f"- {md_escape(n)}" for n in m["notes"]]
         lines.append("")
     lines += _auroc_section(m) + _operating_section(m) + _ranking_section(m)
+    if m.get("confusion"):
+        from .confusion import report_lines as confusion_lines
+
+        lines += confusion_lines(m["confusion"], md_escape)
     lines += _published_section(m)
     if m.get("pointing_game"):
         lines += _pointing_section(m["pointing_game"])
