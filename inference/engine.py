@@ -23,10 +23,9 @@ import onnxruntime as ort
 from .card import CAMS_NAME, CARD_KEY, INPUT_NAME, PROBS_NAME, ModelCard
 from .errors import DeviceUnavailableError, ModelPackageError
 from .image import Image
-from .intended_use import check_intended_use
 from .prediction import ModelId, Prediction
-from .preprocess import preprocess
-from .tta import TTA_MODES, check_tta, merge_cams, merge_probs, tta_inputs
+from .prepare import PreparedInput, prepare_input
+from .tta import TTA_MODES, check_tta, merge_cams, merge_probs
 
 log = logging.getLogger(__name__)
 
@@ -207,83 +206,87 @@ class Engine:
             cams.append(c)
         return RawOutput(np.concatenate(probs), np.concatenate(cams))
 
-    def predict(self, images: Sequence[Image], *, tta: str | None = None) -> list[Prediction]:
-        """Gate, preprocess and score images; one :class:`Prediction` per image, in order.
+    def prepare(self, image: Image, *, tta: str | None = None) -> PreparedInput:
+        """Step one of :meth:`predict` (gate, crops; no model run): :func:`~.prepare.prepare_input`
+        with this engine's preprocessing and ``tta`` (default: the engine's)."""
+        return prepare_input(image, self.card.preprocess, self.tta if tta is None else tta)
+
+    def score(self, prepared: Sequence[PreparedInput]) -> list[Prediction]:
+        """Step two of :meth:`predict`: run the model on prepared inputs, one
+        :class:`Prediction` per input, in order.
+
+        All their model inputs (one per image, or its crops with test-time augmentation) go
+        through the model in run calls of ``batch_size`` inputs (an image's crops may span two);
+        crops' probabilities are averaged and their CAMs merged over the image
+        (:mod:`chexnet.inference.tta`); a gate-refused input becomes a ``not_analysed``
+        prediction in its place. The inputs may come from another process
+        (:func:`~.prepare.prepare_input` needs no session), but from this model's preprocessing.
+        """
+        todo = [p for p in prepared if p.analyse]
+        for p in todo:
+            if p.spec != self.card.preprocess:
+                raise ValueError(f"{p.path.name}: prepared for another model's preprocessing "
+                                 f"({p.spec}); this model's is {self.card.preprocess}")
+        if todo:
+            x = np.concatenate([p.model_input() for p in todo])
+            outs = [self.run(x[i:i + self.batch_size])
+                    for i in range(0, len(x), self.batch_size)]
+            probs = np.concatenate([o.probs for o in outs])
+            cams = np.concatenate([o.cams for o in outs])
+        results, at = [], 0
+        for p in prepared:
+            if not p.analyse:
+                results.append(Prediction(
+                    path=p.path, model=self.model_id, status="not_analysed", labels=self.labels,
+                    reasons=p.reasons, warnings=p.warnings, image_shape=p.image_shape, **p.uids))
+                continue
+            k = p.n_inputs
+            fields = _merged(p, probs[at:at + k], cams[at:at + k])
+            at += k
+            warnings = p.warnings + fields.pop("warnings")
+            results.append(Prediction(
+                path=p.path, model=self.model_id,
+                status="analysed_with_warnings" if warnings else "analysed",
+                labels=self.labels, thresholds=self._thresholds, image_shape=p.image_shape,
+                warnings=warnings, tta=p.tta, **fields, **p.uids))
+        return results
+
+    def predict(self, images: Iterable[Image], *, tta: str | None = None) -> list[Prediction]:
+        """Gate, preprocess and score images; one :class:`Prediction` per image, in order:
+        :meth:`score` of :meth:`prepare`, ``batch_size`` analysable images at a time (so at
+        most that many images' crops are held at once).
 
         ``tta`` (default: the engine's, i.e. the card's unless the engine was given one):
         ``five-crop``/``ten-crop`` average the crops' probabilities and merge their CAMs over the
         whole image (:mod:`chexnet.inference.tta`); ``none`` scores the single centre crop.
         """
         mode = self.tta if tta is None else check_tta(tta)
-        results: list[Prediction | None] = [None] * len(images)
-        todo: list[tuple[int, Image, tuple[str, ...]]] = []
-        for idx, image in enumerate(images):
-            decision = check_intended_use(image)
-            if not decision.analyse:
-                results[idx] = self._not_analysed(image, decision.reasons, decision.warnings)
-            else:
-                todo.append((idx, image, decision.warnings))
-        for start in range(0, len(todo), self.batch_size):
-            chunk = todo[start:start + self.batch_size]
-            score = self._score_plain if mode == "none" else self._score_tta
-            for (idx, image, warnings), fields in zip(chunk, score(chunk, mode), strict=True):
-                warnings = warnings + fields.pop("warnings")
-                results[idx] = Prediction(
-                    path=image.path, model=self.model_id,
-                    status="analysed_with_warnings" if warnings else "analysed",
-                    labels=self.labels, thresholds=self._thresholds, image_shape=image.shape,
-                    warnings=warnings, tta=mode, **fields, **_uids(image))
-        return [r for r in results if r is not None]
-
-    def _score_plain(self, chunk, _mode: str) -> list[dict]:
-        """One centre crop per image, one run call (the behaviour before TTA existed)."""
-        inputs = [preprocess(image.display_u8(), self.card.preprocess) for _, image, _ in chunk]
-        out = self.run(np.stack([x for x, _ in inputs]))
-        fields = []
-        for j, ((_, image, _), (_x, box)) in enumerate(zip(chunk, inputs, strict=True)):
-            seen = (box.x1 - box.x0) * (box.y1 - box.y0) / (image.shape[0] * image.shape[1])
-            fields.append({"probabilities": out.probs[j].astype(np.float32),
-                           "cams": out.cams[j], "crop_box": box,
-                           "warnings": _seen_warning(seen)})
-        return fields
-
-    def _score_tta(self, chunk, mode: str) -> list[dict]:
-        """Every crop of every image in the chunk (``batch_size`` images), in run calls of
-        ``batch_size`` inputs each (only the last one part-filled)."""
-        spec = self.card.preprocess
-        inputs = [tta_inputs(image.display_u8(), spec, mode) for _, image, _ in chunk]
-        stacked = np.concatenate([t.x for t in inputs])
-        outs = [self.run(stacked[i:i + self.batch_size])
-                for i in range(0, len(stacked), self.batch_size)]
-        probs = np.concatenate([o.probs for o in outs])
-        cams = np.concatenate([o.cams for o in outs])
-        fields, at = [], 0
-        for t in inputs:
-            k = len(t.crops)
-            merged, seen = merge_cams(cams[at:at + k], t.crops, t.frame, spec.size)
-            fields.append({"probabilities": merge_probs(probs[at:at + k]), "cams": merged,
-                           "crop_box": t.box,
-                           "warnings": _seen_warning(seen, f"the {mode} crops covered")})
-            at += k
-        return fields
+        results: list[Prediction] = []
+        pending: list[PreparedInput] = []
+        for image in images:
+            pending.append(self.prepare(image, tta=mode))
+            if sum(p.analyse for p in pending) >= self.batch_size:
+                results += self.score(pending)
+                pending = []
+        return results + self.score(pending)
 
     def predict_one(self, image: Image) -> Prediction:
         return self.predict([image])[0]
 
-    def _not_analysed(self, image: Image, reasons: Iterable[str],
-                      warnings: Iterable[str] = ()) -> Prediction:
-        return Prediction(path=image.path, model=self.model_id, status="not_analysed",
-                          labels=self.labels, reasons=tuple(reasons), warnings=tuple(warnings),
-                          image_shape=image.shape, **_uids(image))
+
+def _merged(p: PreparedInput, probs: np.ndarray, cams: np.ndarray) -> dict:
+    """One image's model outputs (one row per crop) -> its Prediction fields."""
+    if p.tta == "none":
+        box = p.crop_box
+        seen = (box.x1 - box.x0) * (box.y1 - box.y0) / (p.image_shape[0] * p.image_shape[1])
+        return {"probabilities": probs[0].astype(np.float32), "cams": cams[0], "crop_box": box,
+                "warnings": _seen_warning(seen)}
+    merged, seen = merge_cams(cams, p.crops, p.frame, p.spec.size)
+    return {"probabilities": merge_probs(probs), "cams": merged, "crop_box": p.crop_box,
+            "warnings": _seen_warning(seen, f"the {p.tta} crops covered")}
 
 
 def _seen_warning(seen: float, what: str = "the model saw") -> tuple[str, ...]:
     if seen < MIN_SEEN_FRACTION:
         return (f"{what} only the central {seen:.0%} of the image (its input is square)",)
     return ()
-
-
-def _uids(image: Image) -> dict:
-    m = image.metadata
-    return {"sop_instance_uid": m.sop_instance_uid, "study_uid": m.study_uid,
-            "series_uid": m.series_uid}

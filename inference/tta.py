@@ -87,6 +87,18 @@ def crop_plan(frame: tuple[int, int], size: int, mode: str) -> tuple[Crop, ...]:
 
 
 @dataclass(frozen=True)
+class TtaCrops:
+    """One image's crops as 8-bit pixels (flipped ones already mirrored), and where they came
+    from. A twelfth of the size of the normalised input (uint8 grey vs float32 x channels):
+    the screener's decode workers send this form across the process boundary."""
+
+    pixels: np.ndarray  # [K, S, S] uint8, one crop per row
+    crops: tuple[Crop, ...]
+    frame: tuple[int, int]  # the resized image (rows, cols) the crops are cut from
+    box: CropBox  # the source region the frame covers: the whole image
+
+
+@dataclass(frozen=True)
 class TtaInput:
     """One image's crops, ready for the model, and where they came from."""
 
@@ -96,9 +108,9 @@ class TtaInput:
     box: CropBox  # the source region the frame covers: the whole image
 
 
-def tta_inputs(display_u8: np.ndarray, spec: PreprocessSpec, mode: str) -> TtaInput:
-    """8-bit display image -> the ``mode`` crops, normalised as :func:`~.preprocess.preprocess`
-    normalises its single crop (``none``: that very crop, from the card's own resize)."""
+def tta_crops(display_u8: np.ndarray, spec: PreprocessSpec, mode: str) -> TtaCrops:
+    """8-bit display image -> the ``mode`` crops, 8-bit (``none``: the single centre crop of
+    the card's own resize, i.e. :func:`~.preprocess.resize_and_crop`'s)."""
     if display_u8.ndim != 2 or display_u8.dtype != np.uint8:
         raise ValueError(f"expected a 2-D uint8 image, got {display_u8.dtype} {display_u8.shape}")
     h, w = display_u8.shape
@@ -114,9 +126,22 @@ def tta_inputs(display_u8: np.ndarray, spec: PreprocessSpec, mode: str) -> TtaIn
     else:
         whole = resample(display_u8, frame, spec.interpolation)
         pixels = [whole[c.top:c.top + s, c.left:c.left + s] for c in crops]
-    pixels = [p[:, ::-1] if c.flip else p for p, c in zip(pixels, crops, strict=True)]
-    x = np.stack([normalise(np.ascontiguousarray(p), spec) for p in pixels])
-    return TtaInput(x, crops, frame, CropBox(0.0, 0.0, float(w), float(h)))
+    stacked = np.stack([p[:, ::-1] if c.flip else p for p, c in zip(pixels, crops, strict=True)])
+    return TtaCrops(stacked, crops, frame, CropBox(0.0, 0.0, float(w), float(h)))
+
+
+def normalise_crops(pixels: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
+    """8-bit crops [K, S, S] -> the model input [K, C, S, S] float32, each crop normalised by
+    :func:`~.preprocess.normalise` (a lookup table per pixel: the same values whether a crop
+    is normalised here, in a worker or one by one)."""
+    return np.stack([normalise(p, spec) for p in pixels])
+
+
+def tta_inputs(display_u8: np.ndarray, spec: PreprocessSpec, mode: str) -> TtaInput:
+    """8-bit display image -> the ``mode`` crops, normalised as :func:`~.preprocess.preprocess`
+    normalises its single crop (``none``: that very crop, from the card's own resize)."""
+    c = tta_crops(display_u8, spec, mode)
+    return TtaInput(normalise_crops(c.pixels, spec), c.crops, c.frame, c.box)
 
 
 def merge_probs(probs: np.ndarray) -> np.ndarray:
