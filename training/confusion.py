@@ -16,8 +16,6 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 
-from .labels import NO_FINDING, LabelTable, normal_column
-
 
 def single_label_confusion(y: np.ndarray, probs: np.ndarray, labels: tuple[str, ...]) -> dict:
     """K x K matrix of argmax(probs) vs the true class, over images with exactly one label."""
@@ -47,19 +45,6 @@ def multi_label_confusion(per_class: dict) -> dict:
                           for lb, e in per_class.items()}}
 
 
-def with_no_finding(truth: LabelTable, model_labels: tuple[str, ...]) -> LabelTable:
-    """Truth for a single-label model trained with a ``No Finding`` class the label file lacks
-    (NIH, or a CSV without a ``normal`` column): that class = the images with no label."""
-    if (NO_FINDING not in model_labels or NO_FINDING in truth.labels
-            or normal_column(truth.labels) is not None):
-        return truth
-    from dataclasses import replace
-
-    extra = (truth.y.sum(axis=1) == 0).astype(np.uint8)[:, None]
-    return replace(truth, labels=(*truth.labels, NO_FINDING),
-                   y=np.concatenate([truth.y, extra], axis=1))
-
-
 def report_lines(conf: dict, md_escape) -> list[str]:
     """The report.md section."""
     lines = ["## Confusion matrix", ""]
@@ -79,7 +64,7 @@ def report_lines(conf: dict, md_escape) -> list[str]:
             lines += ["", f"![confusion matrix]({conf['figure']})"]
     else:
         lines += ["Per label, at its operating point (rows: truth, columns: call).", "",
-                  "| label | TN | FP | FN | TP |", "|---|---|---|---|---|"]
+                  "| Finding | TN | FP | FN | TP |", "|---|---|---|---|---|"]
         lines += [f"| {md_escape(lb)} | {m[0][0]} | {m[0][1]} | {m[1][0]} | {m[1][1]} |"
                   for lb, m in conf["per_label"].items()]
     return [*lines, ""]

@@ -21,7 +21,7 @@ from chexnet.inference.dicom_reader import DEFAULT_MAX_PIXELS
 
 from . import confusion, eval_io, eval_tta, metrics, report
 from .eval_io import EvalInputError
-from .labels import LabelTable
+from .labels import LabelTable, truth_for_model
 from .readers import canonical_label, compare_readers, majority_vote, read_individual_readers
 
 log = logging.getLogger(__name__)
@@ -338,8 +338,7 @@ def evaluate(opts: EvalOptions) -> EvalResult:
     else:
         preds = eval_io.read_predictions(opts.predictions)
     task = opts.task or (card.task if card is not None else "multi-label")
-    if task == "single-label":
-        truth = confusion.with_no_finding(truth, preds.labels)
+    truth = truth_for_model(truth, preds.labels, task)
     data = align(preds, truth)
     if list_note:
         data.notes.insert(0, list_note)

@@ -214,3 +214,21 @@ def single_label(table: LabelTable) -> tuple[LabelTable, dict]:
              summary["left_out_multi_label"], summary["left_out_unlabelled"])
     sub = table.subset(keep)
     return replace(sub, labels=tuple(labels[j] for j in cols), y=y[keep][:, cols]), summary
+
+
+def truth_for_model(truth: LabelTable, model_labels: tuple[str, ...], task: str) -> LabelTable:
+    """The truth columns a model's labels need when a label file lacks them: ``abnormal``
+    (derived as in :func:`select_labels`) and, for a single-label model trained with a
+    ``No Finding`` class (NIH, or a CSV without a ``normal`` column), ``No Finding`` = the
+    images with no label. Other tables are returned as they are."""
+    if ABNORMAL in model_labels and ABNORMAL not in truth.labels:
+        abnormal = select_labels(truth, ABNORMAL)
+        truth = replace(truth, labels=(*truth.labels, ABNORMAL),
+                        y=np.concatenate([truth.y, abnormal.y], axis=1))
+    if (task == "single-label" and NO_FINDING in model_labels
+            and NO_FINDING not in truth.labels and normal_column(truth.labels) is None):
+        finding = [j for j, lb in enumerate(truth.labels) if lb != ABNORMAL]
+        none = (truth.y[:, finding].sum(axis=1) == 0).astype(np.uint8)[:, None]
+        truth = replace(truth, labels=(*truth.labels, NO_FINDING),
+                        y=np.concatenate([truth.y, none], axis=1))
+    return truth
