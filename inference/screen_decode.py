@@ -1,15 +1,16 @@
 """Screening step 2, run in the decode worker processes: one file -> what the model needs.
 
 A worker reads one file, hashes it (duplicate detection), decodes it (JPEG 2000 and JPEG at the
-reduced resolution the model needs: :mod:`chexnet.inference.model_resolution`), applies the
-intended-use gate, and returns only what the main process needs: the 8-bit model crop
-(224 x 224, before mean/std), its crop box, a small grey thumbnail for the report, the UIDs and
-the gate's reasons and warnings. Full-resolution pixels never cross the process boundary (a
-1955 x 1841 CR is 7 MB as uint16, the crop 50 kB), which keeps the pipe and the main process's
-memory small. With test-time augmentation (five/ten crops) the normalised crops are sent
-instead (3-6 MB per image): :func:`chexnet.inference.tta.tta_inputs` builds them and no 8-bit
-form of them exists; those images are decoded at full resolution, since the crops are defined
-on it.
+reduced resolution the model needs: :mod:`chexnet.inference.model_resolution`) and prepares it
+for the model with :func:`chexnet.inference.prepare.prepare_input` (the intended-use gate and
+the 8-bit model crop(s): step one of ``Engine.predict``; the main process runs step two,
+``Engine.score``). It returns only what the main process needs: that
+:class:`~chexnet.inference.prepare.PreparedInput` (a 224 x 224 crop before mean/std, 50 kB; the
+ten crops of test-time augmentation, 0.5 MB), a small grey thumbnail for the report, the UIDs
+and the gate's reasons and warnings. Full-resolution pixels never cross the process boundary (a
+1955 x 1841 CR is 7 MB as uint16), which keeps the pipe and the main process's memory small.
+With test-time augmentation the image is decoded at full resolution, since the crops are
+defined on it.
 
 Everything here must be picklable and import no ONNX Runtime: workers only decode.
 
@@ -34,12 +35,11 @@ from PIL import Image as PILImage
 
 from .errors import ChexnetInputError, NotAnImageError
 from .image import Image
-from .intended_use import check_intended_use
-from .model_resolution import model_crop, model_min_side
+from .model_resolution import model_min_side
+from .prepare import PreparedInput, prepare_input
 from .preprocess import PreprocessSpec
 from .sniff import sniff
 from .study import load_image
-from .tta import TtaInput, tta_inputs
 
 #: Longest side of the report thumbnails (and of the CAM overlays drawn on them).
 THUMB_SIDE = 256
@@ -61,8 +61,9 @@ class DecodeRequest:
 class DecodeOutcome:
     """What a worker sends back for one file (small: no full-resolution pixels).
 
-    ``kind`` is ``analyse`` (crop ready for the model), ``not_analysed`` (the gate or the file
-    type says no; ``reasons`` says why) or ``error`` (unreadable; ``reasons`` holds the message).
+    ``kind`` is ``analyse`` (``prepared`` ready for ``Engine.score``), ``not_analysed`` (the
+    gate or the file type says no; ``reasons`` says why) or ``error`` (unreadable; ``reasons``
+    holds the message).
     """
 
     path: str
@@ -76,9 +77,7 @@ class DecodeOutcome:
     sop_instance_uid: str | None = None
     image_shape: tuple[int, int] | None = None  # the decoded pixels (crop box, CAM frame)
     full_shape: tuple[int, int] | None = None  # the file's image, when decoded reduced
-    crop_u8: np.ndarray | None = None
-    crop_box: tuple[float, float, float, float] | None = None
-    tta: TtaInput | None = None  # instead of crop_u8 when the engine augments
+    prepared: PreparedInput | None = None  # when kind is analyse
     thumb: np.ndarray | None = None
     phi: dict[str, str] | None = None
     decode_s: float = 0.0
@@ -135,21 +134,16 @@ def _decode(path: Path, request: DecodeRequest, sha: str) -> DecodeOutcome:
                   sop_instance_uid=meta.sop_instance_uid, image_shape=image.shape,
                   full_shape=image.full_shape if image.is_reduced else None,
                   phi=read_phi(path) if request.include_phi else None)
-    decision = check_intended_use(image)
     display = image.display_u8()
     thumb = make_thumbnail(display)
     if request.thumb_path:
         write_jpeg(thumb, Path(request.thumb_path))
-    if not decision.analyse:
-        return DecodeOutcome(request.path, "not_analysed", reasons=decision.reasons,
-                             warnings=decision.warnings, thumb=thumb, **common)
-    if request.tta != "none":
-        return DecodeOutcome(request.path, "analyse", warnings=decision.warnings, thumb=thumb,
-                             tta=tta_inputs(display, request.spec, request.tta), **common)
-    crop, box = model_crop(image, request.spec)
-    return DecodeOutcome(request.path, "analyse", warnings=decision.warnings,
-                         crop_u8=np.ascontiguousarray(crop),
-                         crop_box=(box.x0, box.y0, box.x1, box.y1), thumb=thumb, **common)
+    prepared = prepare_input(image, request.spec, request.tta)
+    if not prepared.analyse:
+        return DecodeOutcome(request.path, "not_analysed", reasons=prepared.reasons,
+                             warnings=prepared.warnings, thumb=thumb, **common)
+    return DecodeOutcome(request.path, "analyse", warnings=prepared.warnings, thumb=thumb,
+                         prepared=prepared, **common)
 
 
 def file_sha256(path: Path) -> str:

@@ -51,9 +51,10 @@ from PIL import ImageDraw
 
 from .cam import blend, cam_on_image, colourise
 from .dicom_reader import DEFAULT_MAX_PIXELS
-from .engine import MIN_SEEN_FRACTION, Engine
+from .engine import Engine
 from .models import resolve_model
-from .preprocess import CropBox, normalise
+from .prediction import Prediction
+from .preprocess import CropBox
 from .screen_decode import DecodeOutcome, DecodeRequest, decode, write_jpeg
 from .screen_discovery import InputFile, ScreenConfigError, Shard, discover, parse_shard
 from .screen_folder import (
@@ -76,7 +77,6 @@ from .screen_results import (
     write_atomic,
 )
 from .screen_workers import outcome_of, shut_down, start_pool
-from .tta import merge_cams, merge_probs
 
 log = logging.getLogger(__name__)
 
@@ -282,8 +282,9 @@ class _Run:
         records = [self._dedup(item, o) for item, o in buffer]
         todo = [i for i, (rec, (_item, o)) in enumerate(zip(records, buffer, strict=True))
                 if rec is None and o.kind == "analyse"]
-        for i, scored in zip(todo, self._score([buffer[i][1] for i in todo]), strict=True):
-            records[i] = self._scored(buffer[i][0], buffer[i][1], *scored)
+        predictions = self.engine.score([buffer[i][1].prepared for i in todo])
+        for i, prediction in zip(todo, predictions, strict=True):
+            records[i] = self._scored(buffer[i][0], buffer[i][1], prediction)
         for i, (item, o) in enumerate(buffer):
             if records[i] is None:
                 records[i] = self._record(item, o, "not_analysed" if o.kind == "not_analysed"
@@ -338,50 +339,22 @@ class _Run:
             rec["phi"] = o.phi or {}
         return rec
 
-    def _score(self, outcomes: list[DecodeOutcome]
-               ) -> list[tuple[np.ndarray, np.ndarray, CropBox, float]]:
-        """(probabilities, CAMs, crop box, share of the image seen) per image, as
-        ``Engine.predict`` computes them (plain centre crop, or its test-time augmentation), from
-        the inputs the workers prepared; ``batch_size`` model inputs per run call."""
-        if not outcomes:
-            return []
-        spec = self.engine.card.preprocess
-        xs = [o.tta.x if o.tta is not None else normalise(o.crop_u8, spec)[None]
-              for o in outcomes]
-        stacked = np.concatenate(xs)
-        step = self.engine.batch_size
-        outs = [self.engine.run(stacked[i:i + step]) for i in range(0, len(stacked), step)]
-        probs = np.concatenate([r.probs for r in outs])
-        cams = np.concatenate([r.cams for r in outs])
-        scored, at = [], 0
-        for o, x in zip(outcomes, xs, strict=True):
-            k = len(x)
-            if o.tta is None:
-                box = CropBox(*o.crop_box)
-                h, w = o.image_shape
-                seen = (box.x1 - box.x0) * (box.y1 - box.y0) / (h * w)
-                scored.append((probs[at], cams[at], box, seen))
-            else:
-                merged, seen = merge_cams(cams[at:at + k], o.tta.crops, o.tta.frame, spec.size)
-                scored.append((merge_probs(probs[at:at + k]), merged, o.tta.box, seen))
-            at += k
-        return scored
-
-    def _scored(self, item: InputFile, o: DecodeOutcome, probs: np.ndarray, cams: np.ndarray,
-                box: CropBox, seen: float) -> dict:
+    def _scored(self, item: InputFile, o: DecodeOutcome, prediction: Prediction) -> dict:
+        """The journal record of an image the engine scored (``Engine.score`` of what the
+        worker prepared: the very numbers and warnings ``Engine.predict`` gives), and its
+        heat-map thumbnail."""
         rec = self._record(item, o, "ok")
-        if seen < MIN_SEEN_FRACTION:  # the engine's own rule (Engine.predict)
-            rec["warnings"].append(f"the model saw only the central {seen:.0%} of the image "
-                                   "(its input is square)")
-        rec["probabilities"] = [round(float(p), 6) for p in probs]
+        rec["warnings"] = list(prediction.warnings)  # the gate's, then the engine's
+        rec["probabilities"] = [round(float(p), 6) for p in prediction.probabilities]
         labels = self.model.labels
         finding = (self.priority if self.priority in labels
                    else labels[int(np.argmax(rec["probabilities"]))])
         if o.thumb is not None:
-            heat = cam_on_image(cams[labels.index(finding)], box, o.image_shape, o.thumb.shape)
+            box, shape = prediction.crop_box, prediction.image_shape
+            heat = cam_on_image(prediction.cams[labels.index(finding)], box, shape, o.thumb.shape)
             rgb = blend(o.thumb, colourise(heat, CAM_THRESHOLD, CAM_OPACITY))
-            if not box.covers(o.image_shape):  # outline what the model saw, as predict does
-                rgb = _outline(rgb, box, o.thumb.shape[0] / o.image_shape[0])
+            if not box.covers(shape):  # outline what the model saw, as predict does
+                rgb = _outline(rgb, box, o.thumb.shape[0] / shape[0])
             name = f"{THUMBS}/{_file_id(item.path)}_cam.jpg"
             write_jpeg(rgb, self.out / name)
             rec.update(cam=name, cam_finding=finding)

@@ -316,3 +316,25 @@ def test_worklist_files_are_rebuilt_while_the_run_goes(folder, tiny_model, tmp_p
            on_progress=seen)
     assert sizes == [None, 1, 2]
     assert len(read_csv(tmp_path / CSV_NAME)) == 3
+
+
+@pytest.mark.parametrize("tta", ["none", "five-crop"])
+def test_warnings_are_the_engines_own(rg1_uncr, tiny_model, tmp_path, tta):
+    """The screener scores through Engine.score: a row carries the gate's warnings and the
+    engine's seen-fraction warning, word for word what Engine.predict says."""
+    src = tmp_path / "in"
+    src.mkdir()
+    PILImage.fromarray(np.full((200, 500), 90, np.uint8)).save(src / "wide.png")  # 40% seen
+    ds = pydicom.dcmread(rg1_uncr)
+    del ds.ViewPosition  # the gate warns: frontal view assumed
+    ds.save_as(src / "no_view.dcm")
+    screen([src], tmp_path / "out", model=tiny_model, device="cpu", workers=1, tta=tta)
+    records = read_journal(tmp_path / "out" / JOURNAL_NAME).records
+    engine = Engine(tiny_model, device="cpu", tta=tta)
+    expected = {"wide.png": "central 40%" if tta == "none" else None,
+                "no_view.dcm": "view position not recorded"}
+    for name, needle in expected.items():
+        pred = engine.predict_one(load_image(src / name))
+        assert records[str(src / name)]["warnings"] == list(pred.warnings)
+        assert (needle is None) == (not pred.warnings)
+        assert needle is None or any(needle in w for w in pred.warnings)
