@@ -118,11 +118,14 @@ class Engine:
         Test-time augmentation for :meth:`predict`: ``none``, ``five-crop`` or ``ten-crop``
         (:mod:`chexnet.inference.tta`). Default (None): the card's ``tta``, the augmentation
         its operating thresholds were chosen with; ``predict(..., tta=...)`` overrides per call.
+    spin
+        Let ONNX Runtime's CPU threads busy-wait between operators (its default). The screener
+        turns it off: its decode processes need the same cores, and spinning threads take them.
     """
 
     def __init__(self, package: str | Path, *, device: str = "auto", batch_size: int = 8,
                  threads: int | None = None, check_registry: bool = True,
-                 tta: str | None = None) -> None:
+                 tta: str | None = None, spin: bool = True) -> None:
         self.path = Path(package)
         if not self.path.is_file():
             raise ModelPackageError(self.path, "model package not found",
@@ -139,6 +142,8 @@ class Engine:
         options.log_severity_level = 3
         if threads:
             options.intra_op_num_threads = int(threads)
+        if not spin:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = select_providers(device)
         try:
             self.session = ort.InferenceSession(str(self.path), options, providers=providers)

@@ -130,3 +130,12 @@ def test_tiny_and_elongated_images_are_not_scored(tiny_model, tmp_path):
     assert "elongated" in strip.reasons[0]
     assert wide.status == "analysed_with_warnings"
     assert "central 40%" in wide.warnings[0]
+
+
+def test_spinning_can_be_turned_off_without_changing_results(tiny_model, nih_png):
+    image = load_image(nih_png)
+    spinning, calm = Engine(tiny_model), Engine(tiny_model, spin=False)
+    key = "session.intra_op.allow_spinning"
+    assert calm.session.get_session_options().get_session_config_entry(key) == "0"
+    a, b = spinning.predict([image])[0], calm.predict([image])[0]
+    np.testing.assert_array_equal(a.probabilities, b.probabilities)
