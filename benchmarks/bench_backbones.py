@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     from chexnet.training.phantom import PHANTOM_LABELS, write_phantom_dataset
 
     _machine.print_facts("bench_backbones: each backbone trained from scratch on phantoms",
-                         ["torch", "torchvision", "onnxruntime"],
+                         ["torch", "torchvision", "onnxruntime-gpu"],
                          [("torch threads", str(torch.get_num_threads())),
                           ("phantoms", f"{args.n} at {args.size} px, labels "
                                        f"{', '.join(PHANTOM_LABELS)}"),
