@@ -19,7 +19,7 @@ import torch
 import torchvision
 from torch import nn
 
-ARCHS = ("densenet121", "resnet101", "vgg16")
+ARCHS = ("densenet121", "resnet101", "vgg16", "vgg16_bn")
 TASKS = ("multi-label", "single-label")
 
 
@@ -101,7 +101,8 @@ def _torchvision_net(arch: str, init: Path | None) -> nn.Module:
     for key, value in state.items():
         m = _OLD_DENSENET_KEY.match(key)
         fixed[m.group(1) + m.group(2) if m else key] = value
-    head = {"densenet121": "classifier.", "resnet101": "fc.", "vgg16": "classifier."}[arch]
+    head = {"densenet121": "classifier.", "resnet101": "fc.", "vgg16": "classifier.",
+            "vgg16_bn": "classifier."}[arch]
     body = {k: v for k, v in fixed.items() if not k.startswith(head)}
     missing, unexpected = net.load_state_dict(body, strict=False)
     missing = [k for k in missing if not k.startswith(head)]
@@ -125,7 +126,9 @@ def build_model(arch: str, n_classes: int, init: Path | None = None,
         body = nn.Sequential(*(getattr(net, n) for n in (
             "conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")))
         return CamClassifier(body, net.fc.in_features, n_classes, task)
-    if arch == "vgg16":
+    if arch in ("vgg16", "vgg16_bn"):
+        # vgg16_bn: the same VGG-16 with batch normalisation after each convolution, which
+        # trains from scratch where plain VGG-16 does not (benchmarks/bench_backbones.py).
         net = _torchvision_net(arch, init)
         # Drop the last max-pool so the CAM keeps 14x14 resolution at 224 input.
         return CamClassifier(net.features[:-1], 512, n_classes, task)

@@ -49,7 +49,7 @@ examples:
   chexnet labels-from-reports reports.csv --out labels/ --apply-map labels/label_map.csv
   chexnet labels-from-reports reports.csv --out labels/ --apply-map labels/label_map.csv \\
       --images /data/dicoms/                                             # SOPInstanceUID column
-  chexnet-train labels/labels.csv --labels normal --out runs/normal   # paper's task 1
+  chexnet-train labels/labels.csv --labels abnormal --out runs/abnormal   # abnormal = not normal
   chexnet-train labels/labels.csv --out runs/multi-label              # every label
 """
 

@@ -66,7 +66,7 @@ def test_mismatch_is_refused(densenet_package, real_inputs):
         _verify(ExportWrapper(other).eval(), path, real_inputs)
 
 
-@pytest.mark.parametrize("arch", ["resnet101", "vgg16"])
+@pytest.mark.parametrize("arch", ["resnet101", "vgg16", "vgg16_bn"])
 def test_other_backbones_give_cams(arch):
     model = build_model(arch, 3).eval()
     with torch.no_grad():
