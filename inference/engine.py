@@ -9,10 +9,7 @@ silently running on the CPU.
 from __future__ import annotations
 
 import ctypes
-import functools
-import hashlib
 import logging
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +19,7 @@ import onnxruntime as ort
 
 from .card import CAMS_NAME, CARD_KEY, INPUT_NAME, PROBS_NAME, ModelCard
 from .errors import DeviceUnavailableError, ModelPackageError
+from .hashing import file_sha256
 from .image import Image
 from .prediction import ModelId, Prediction
 from .prepare import PreparedInput, prepare_input
@@ -34,22 +32,6 @@ DEVICES = ("auto", "cpu", "cuda", "tensorrt")
 MIN_SEEN_FRACTION = 0.7
 _PROVIDER = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
              "tensorrt": "TensorrtExecutionProvider"}
-
-
-def file_sha256(path: str | Path) -> str:
-    """sha256 of a file, hashed once per (file, size, modification time): resolving, verifying
-    and loading a 28 MB package all ask for it."""
-    st = os.stat(path)
-    return _sha256_of(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=64)
-def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _loadable(*names: str) -> bool:

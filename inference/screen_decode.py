@@ -23,7 +23,6 @@ prove such a decoder fails that file only. It is read nowhere else and does noth
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import os
 import signal
 import time
@@ -34,6 +33,7 @@ import numpy as np
 from PIL import Image as PILImage
 
 from .errors import ChexnetInputError, NotAnImageError
+from .hashing import sha256_file
 from .image import Image
 from .model_resolution import model_min_side
 from .prepare import PreparedInput, prepare_input
@@ -105,7 +105,7 @@ def decode(request: DecodeRequest) -> DecodeOutcome:
     path = Path(request.path)
     _inject_test_fault(path)
     try:
-        sha = file_sha256(path)
+        sha = sha256_file(path)
         outcome = _decode(path, request, sha)
     except NotAnImageError as err:  # an SR, a PDF, a DICOMDIR: read fine, nothing to screen
         outcome = DecodeOutcome(request.path, "not_analysed", reasons=(_message(err),),
@@ -144,14 +144,6 @@ def _decode(path: Path, request: DecodeRequest, sha: str) -> DecodeOutcome:
                              warnings=prepared.warnings, thumb=thumb, **common)
     return DecodeOutcome(request.path, "analyse", warnings=prepared.warnings, thumb=thumb,
                          prepared=prepared, **common)
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def make_thumbnail(display_u8: np.ndarray, side: int = THUMB_SIDE) -> np.ndarray:

@@ -144,11 +144,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _apply(args: argparse.Namespace, reports) -> int:
     from chexnet.inference.cli import UsageError
+    from chexnet.inference.hashing import sha256_file
     from chexnet.training.report_labels_io import index_dicoms_by_uid
     from chexnet.training.report_labels_table import (
         apply_label_map,
         clause_clusters,
-        file_sha256,
         label_counts,
         read_label_map,
         write_labels,
@@ -156,7 +156,7 @@ def _apply(args: argparse.Namespace, reports) -> int:
 
     table, medoids = clause_clusters(args.out)
     meta = json.loads((args.out / "clustering.json").read_text(encoding="utf-8"))
-    if meta.get("reports_sha256") != file_sha256(reports.source):
+    if meta.get("reports_sha256") != sha256_file(reports.source):
         print(f"note: {reports.source} differs from the file step 1 clustered; clauses step 1 "
               "did not see join their nearest medoid")
     uid_paths = None

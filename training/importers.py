@@ -10,7 +10,6 @@ only: the whole-model format admits a short list of torchvision/torch.nn classes
 
 from __future__ import annotations
 
-import hashlib
 import math
 import pickle
 import re
@@ -25,6 +24,7 @@ from torch import nn
 from torchvision.models import densenet as tv_densenet
 
 from chexnet.inference.card import CHESTXRAY14_LABELS, ModelCard
+from chexnet.inference.hashing import sha256_file
 from chexnet.inference.preprocess import PreprocessSpec, preprocess
 
 from .cam_model import _OLD_DENSENET_KEY, CamClassifier
@@ -82,14 +82,6 @@ class ImportOptions:
     version: str = "imported"
     demo: bool = True
     description: str = ""
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def safe_torch_load(path: Path, allowed: tuple = ()) -> object:
@@ -356,7 +348,7 @@ def convert(src: Path, opts: ImportOptions) -> tuple[CamClassifier, ModelCard]:
         description=description,
         training_data={"note": f"not recorded: weights imported from format {opts.fmt}; see "
                                "the source's documentation"},
-        extra={"source_format": opts.fmt, "source_sha256": file_sha256(src),
+        extra={"source_format": opts.fmt, "source_sha256": sha256_file(src),
                "source_file": src.name})
     return model.eval(), card
 

@@ -25,7 +25,6 @@ an image whose clauses map to no label at all is left out of labels.csv and list
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import os
@@ -36,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from chexnet.inference.hashing import sha256_file
 from chexnet.training.labels import PATIENT_COLUMN, SPLIT_COLUMN
 from chexnet.training.report_labels_clauses import UniqueClauses, dedup_clauses, split_clauses
 from chexnet.training.report_labels_cluster import (
@@ -154,10 +154,6 @@ def cluster_table(clauses: UniqueClauses, c: Clustering) -> list[ClusterRow]:
     return rows
 
 
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def write_clusters(m: Mining, out: Path, min_images: int = 0) -> dict[str, Path]:
     """Write clusters.csv, label_map.csv, clauses.csv and clustering.json into ``out``.
 
@@ -189,7 +185,7 @@ def write_clusters(m: Mining, out: Path, min_images: int = 0) -> dict[str, Path]
                         int(m.clustering.labels[i]), int(m.clustering.clustered[i])])
     c = m.clustering
     paths["clustering.json"].write_text(json.dumps({
-        "reports": str(m.reports.source), "reports_sha256": file_sha256(m.reports.source),
+        "reports": str(m.reports.source), "reports_sha256": sha256_file(m.reports.source),
         "text_column": m.reports.text_column, "encoding": m.reports.encoding,
         "images": len(m.reports), "clause_occurrences": m.clauses.n_occurrences,
         "distinct_clauses": len(m.clauses), "clustered_clauses": int(c.clustered.sum()),
