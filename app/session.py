@@ -10,6 +10,7 @@ result from an older generation is dropped.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,9 +92,21 @@ def window_presets(image: Image) -> tuple[list[Preset], tuple[float, float]]:
     return presets, (lo, hi)
 
 
+#: One decode at a time in this process: the loaders turn pydicom's corruption warnings into
+#: named errors with ``warnings.catch_warnings``, which is not thread-safe before Python 3.14 (a
+#: warning raised in one thread can land in another thread's list, so a damaged file could load
+#: and a stray warning reach stderr). Inference and drawing still overlap with decoding.
+_DECODE_LOCK = threading.Lock()
+
+
+def _load(instance: Instance) -> Image:
+    with _DECODE_LOCK:
+        return instance.load()
+
+
 def load_for_view(instance: Instance) -> LoadedImage:
     """Decode one image and prepare everything the window shows (runs on a worker)."""
-    image = instance.load()
+    image = _load(instance)
     display = image.display_u8()  # cached on the image: the first paint costs nothing
     presets, value_range = window_presets(image)
     return LoadedImage(image, header_rows(instance.path), presets, thumbnail(display),
@@ -102,7 +115,8 @@ def load_for_view(instance: Instance) -> LoadedImage:
 
 def open_paths(paths: list[Path]) -> OpenResult:
     """Scan files/folders into studies, flattened in reading order (runs on a worker)."""
-    result = scan(paths)
+    with _DECODE_LOCK:  # header reads catch pydicom's warnings too
+        result = scan(paths)
     items = []
     for si, study in enumerate(result.studies):
         for ri, series in enumerate(study.series):
@@ -274,4 +288,4 @@ def _predict(engine: Engine, image: Image) -> Prediction:
 
 
 def _thumbnail_of(instance: Instance) -> np.ndarray:
-    return thumbnail(instance.load().display_u8(cache=False))
+    return thumbnail(_load(instance).display_u8(cache=False))
