@@ -254,7 +254,7 @@ class MainWindow(QMainWindow):
             self.session.request_prediction(self.index)
 
     def choose_model(self) -> None:
-        dialog = ModelDialog(self.model_spec, self)
+        dialog = ModelDialog(self.model_spec, self.runner, self)
         if dialog.exec() and dialog.selected_path():
             self.use_model(dialog.selected_path())
 

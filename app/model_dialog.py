@@ -1,11 +1,12 @@
 """File > Model...: choose a model package (bundled, registered, or any .onnx) and read its
-card before using it. Reading a card opens the package's metadata only (no session)."""
+card before using it. Packages are opened the way the engine opens them (the same checks), on a
+worker thread: a session per package is seconds of work, never the GUI thread's."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import onnx
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -19,32 +20,51 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from chexnet.inference.card import CARD_KEY, ModelCard
 from chexnet.inference.card_markdown import card_markdown
-from chexnet.inference.engine import file_sha256
+from chexnet.inference.engine import Engine
+from chexnet.inference.errors import ChexnetError
 from chexnet.inference.models import list_models
 
+from .workers import JobRunner
 
-def card_of(path: Path) -> str:
-    """The package's card as Markdown, or why it cannot be read."""
+PATH_ROLE = Qt.ItemDataRole.UserRole
+
+
+def describe_packages() -> list[tuple[str, str, str]]:
+    """(list label, path, card as Markdown or why it is unusable) for every known package."""
+    rows = []
+    for listing in list_models():
+        label = f"{listing.name}  ({listing.source})"
+        if listing.card is None:
+            text = f"**{listing.name}** cannot be used: {listing.problem}"
+            label += f"  — {listing.problem}"
+        else:
+            text = card_markdown(listing.card, listing.sha256, Path(listing.path).name)
+        rows.append((label, listing.path, text))
+    return rows
+
+
+def describe_file(path: str) -> tuple[str, str, str]:
+    """The same for a file the user browsed to (opened with the engine's own checks)."""
+    name = Path(path).name
     try:
-        proto = onnx.load(str(path), load_external_data=False)
-        meta = {p.key: p.value for p in proto.metadata_props}
-        if CARD_KEY not in meta:
-            return f"**{path.name}** has no model card: the engine will refuse it."
-        card = ModelCard.from_json(meta[CARD_KEY])
-        return card_markdown(card, file_sha256(path), path.name)
-    except Exception as err:  # shown to the user, not raised: they are browsing
-        return f"**{path.name}** cannot be read as a model package: {err}"
+        engine = Engine(path, device="cpu")
+    except ChexnetError as err:
+        return name, path, f"**{name}** cannot be used: {err}"
+    return name, path, card_markdown(engine.card, engine.sha256, name)
 
 
 class ModelDialog(QDialog):
-    def __init__(self, current: str | None, parent: QWidget | None = None) -> None:
+    def __init__(self, current: str | None, runner: JobRunner,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Model package")
         self.resize(820, 560)
+        self.runner = runner
+        self.current = current
         self.list = QListWidget()
         self.card = QTextBrowser()
+        self.card.setMarkdown("Reading the model packages…")
         browse = QPushButton("Browse for an .onnx package…")
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)
@@ -58,38 +78,45 @@ class ModelDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(buttons)
-        for listing in list_models():
-            label = f"{listing.name}  ({listing.source})"
-            if listing.problem:
-                label += f"  — {listing.problem}"
-            self._add(label, listing.path)
         self.list.currentItemChanged.connect(self._show_card)
         browse.clicked.connect(self._browse)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
-        for i in range(self.list.count()):
-            if current and str(self.list.item(i).data(256)) == str(current):
-                self.list.setCurrentRow(i)
+        runner.start("packages", describe_packages, on_result=self._listed,
+                     on_error=self._failed)
+
+    def _add(self, label: str, path: str, text: str) -> QListWidgetItem:
+        item = QListWidgetItem(label)
+        item.setData(PATH_ROLE, path)
+        item.setData(PATH_ROLE + 1, text)
+        item.setToolTip(path)
+        self.list.addItem(item)
+        return item
+
+    def _listed(self, _token, rows: list[tuple[str, str, str]]) -> None:
+        for row in rows:
+            item = self._add(*row)
+            if self.current and row[1] == str(self.current):
+                self.list.setCurrentItem(item)
         if self.list.currentRow() < 0 and self.list.count():
             self.list.setCurrentRow(0)
 
-    def _add(self, label: str, path: Path) -> QListWidgetItem:
-        item = QListWidgetItem(label)
-        item.setData(256, str(path))
-        item.setToolTip(str(path))
-        self.list.addItem(item)
-        return item
+    def _failed(self, _token, message: str) -> None:
+        self.card.setMarkdown(f"The model packages could not be listed: {message}")
 
     def _browse(self) -> None:
         name, _ = QFileDialog.getOpenFileName(self, "Model package", "",
                                               "ONNX model packages (*.onnx)")
         if name:
-            self.list.setCurrentItem(self._add(Path(name).name, Path(name)))
+            self.card.setMarkdown(f"Reading {Path(name).name}…")
+            self.runner.start(name, describe_file, name,
+                              on_result=lambda _t, row: self.list.setCurrentItem(
+                                  self._add(*row)))
 
     def _show_card(self, item: QListWidgetItem | None) -> None:
         if item is not None:
-            self.card.setMarkdown(card_of(Path(item.data(256))))
+            self.card.setMarkdown(item.data(PATH_ROLE + 1))
 
     def selected_path(self) -> str | None:
         item = self.list.currentItem()
-        return None if item is None else str(item.data(256))
+        return None if item is None else str(item.data(PATH_ROLE))

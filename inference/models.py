@@ -8,10 +8,11 @@ card and graph are checked by :class:`~chexnet.inference.engine.Engine`.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 
+from .card import ModelCard
 from .engine import Engine, file_sha256
 from .errors import ChexnetError, ChexnetInputError, ModelPackageError
 from .registry import load_registry, user_models_dir, verify_package
@@ -98,13 +99,15 @@ class ModelListing:
     demo: bool | None = None
     auroc: float | None = None
     problem: str | None = None
+    card: ModelCard | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
         return self.problem is None
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "ok": self.ok}
+        row = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "card"}
+        return {**row, "ok": self.ok}
 
 
 def _listing(name: str, source: str, path: Path, registered: str | None) -> ModelListing:
@@ -124,7 +127,8 @@ def _listing(name: str, source: str, path: Path, registered: str | None) -> Mode
         auroc = (card.validation_metrics or {}).get("auroc")
         mean = auroc.get("mean") if isinstance(auroc, dict) else None
     return ModelListing(name, source, str(path), registered, card.name, card.version, sha,
-                        bool(card.demo), float(mean) if isinstance(mean, int | float) else None)
+                        bool(card.demo), float(mean) if isinstance(mean, int | float) else None,
+                        card=card)
 
 
 def list_models() -> list[ModelListing]:

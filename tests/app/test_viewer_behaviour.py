@@ -229,3 +229,22 @@ def test_test_time_augmentation_is_said(qtbot, make_window, tmp_path, nih_png):
     assert expected.tta == "five-crop"
     assert shown_probabilities(window)[expected.top.label] == pytest.approx(
         expected.top.probability, abs=5e-4)
+
+
+def test_model_dialog_lists_packages_with_their_cards_off_the_gui_thread(qtbot, make_window,
+                                                                          tmp_path, tiny_model):
+    from chexnet.app.model_dialog import ModelDialog, describe_file
+
+    window = make_window()
+    dialog = ModelDialog(None, window.runner, window)
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: dialog.list.count() > 0, timeout=FINDINGS_TIMEOUT_MS)
+    assert "bundled" in dialog.list.item(0).text()
+    assert "DEMO" in dialog.card.toPlainText() or "demo" in dialog.card.toPlainText()
+    assert dialog.selected_path().endswith(".onnx")
+    _label, path, text = describe_file(str(tiny_model))
+    assert path == str(tiny_model)
+    assert "tiny-test-model" in text
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not a model")
+    assert "cannot be used" in describe_file(str(broken))[2]
