@@ -71,9 +71,9 @@ class FindingsPanel(QWidget):
             self.demo_banner.hide()
             return
         on = f" on {device}" if device else ""
-        self.model_label.setText(f"<b>{_esc(model.name)}</b> {_esc(model.version)}{on}<br>"
-                                 f"<small>sha256 {model.sha256[:16]}…  ·  {_esc(card.arch)}, "
-                                 f"thresholds: {_esc(card.threshold_rule)}</small>")
+        self.model_label.setText(f"<b>{escape(model.name)}</b> {escape(model.version)}{on}<br>"
+                                 f"<small>sha256 {model.sha256[:16]}…  ·  {escape(card.arch)}, "
+                                 f"thresholds: {escape(card.threshold_rule)}</small>")
         self.model_label.setToolTip(f"sha256 {model.sha256}")
         if card.demo:
             self.demo_banner.setText("DEMO MODEL — not for clinical use. "
@@ -87,7 +87,7 @@ class FindingsPanel(QWidget):
 
     def show_error(self, text: str) -> None:
         self.clear()
-        self.summary.setText(f"<b>Could not analyse:</b> {_esc(text)}")
+        self.summary.setText(f"<b>Could not analyse:</b> {escape(text)}")
 
     def clear(self) -> None:
         self._updating = True
@@ -159,22 +159,18 @@ def summary_html(pred: Prediction) -> str:
     parts = []
     if not pred.analysed:
         reasons = "; ".join(pred.reasons) or "outside the model's intended use"
-        parts.append(f"<b>Not analysed:</b> {_esc(reasons)}")
+        parts.append(f"<b>Not analysed:</b> {escape(reasons)}")
     else:
         positives = pred.positives
         if positives:
             names = ", ".join(f.label for f in positives)
             parts.append(f"<b style='color:#c82828'>Abnormal</b>: {len(positives)} finding"
                          f"{'s' if len(positives) != 1 else ''} above the model's operating "
-                         f"points ({_esc(names)})")
+                         f"points ({escape(names)})")
         else:
             parts.append("<b>No finding</b> above the model's operating points")
     if pred.analysed and pred.tta != "none":
-        parts.append(f"Test-time augmentation: {_esc(pred.tta)} (probabilities averaged over "
+        parts.append(f"Test-time augmentation: {escape(pred.tta)} (probabilities averaged over "
                      f"crops)")
-    parts += [f"⚠ {_esc(w)}" for w in pred.warnings]
+    parts += [f"⚠ {escape(w)}" for w in pred.warnings]
     return "<br>".join(parts)
-
-
-def _esc(text: object) -> str:
-    return escape(str(text))

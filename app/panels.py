@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-THUMB_SIDE = 96
+from .session import THUMB_SIDE
 
 
 def qimage_from_grey(grey_u8: np.ndarray) -> QImage:

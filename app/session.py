@@ -99,9 +99,9 @@ def window_presets(image: Image) -> tuple[list[Preset], tuple[float, float]]:
 _DECODE_LOCK = threading.Lock()
 
 
-def _load(instance: Instance) -> Image:
+def _load(instance: Instance, min_size: int | None = None) -> Image:
     with _DECODE_LOCK:
-        return instance.load()
+        return instance.load(min_size=min_size)
 
 
 def load_for_view(instance: Instance) -> LoadedImage:
@@ -288,4 +288,5 @@ def _predict(engine: Engine, image: Image) -> Prediction:
 
 
 def _thumbnail_of(instance: Instance) -> np.ndarray:
-    return thumbnail(_load(instance).display_u8(cache=False))
+    # a JPEG 2000 file decodes at a reduced resolution level when that is enough
+    return thumbnail(_load(instance, min_size=2 * THUMB_SIDE).display_u8(cache=False))
