@@ -90,7 +90,6 @@ class ImageCanvas(pg.GraphicsView):
         self.outline.setVisible(False)
         self._shape: tuple[int, int] | None = None
         self._heat: np.ndarray | None = None
-        self._heat_shown: np.ndarray | None = None
         self._orient = QTransform()
         self._threshold = 0.5
         self._heat_enabled = True
@@ -98,10 +97,6 @@ class ImageCanvas(pg.GraphicsView):
         self.scene().sigMouseMoved.connect(self._mouse_moved)
 
     # --- base image -------------------------------------------------------------------------
-    @property
-    def shape(self) -> tuple[int, int] | None:
-        return self._shape
-
     def set_image(self, display_u8: np.ndarray | None, *, fit: bool = False) -> None:
         if display_u8 is None:
             self.base.clear()
@@ -147,7 +142,6 @@ class ImageCanvas(pg.GraphicsView):
 
     def clear_heat(self) -> None:
         self._heat = None
-        self._heat_shown = None
         self.overlay.clear()
         self.overlay.setVisible(False)
         self.outline.setVisible(False)
@@ -167,15 +161,11 @@ class ImageCanvas(pg.GraphicsView):
         self._heat_enabled = bool(visible)
         self.overlay.setVisible(self._heat_enabled and self._heat is not None)
 
-    def heat_visible(self) -> bool:
-        return self.overlay.isVisible()
-
     def _render_heat(self) -> None:
         if self._heat is None:
             return
         with np.errstate(invalid="ignore"):
             shown = np.where(self._heat >= self._threshold, self._heat, np.nan).astype(np.float32)
-        self._heat_shown = shown
         self.overlay.setImage(shown, levels=(0.0, 1.0), autoLevels=False, lut=self._lut)
 
     # --- view -------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ result from an older generation is dropped.
 from __future__ import annotations
 
 import logging
-import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,16 +91,8 @@ def window_presets(image: Image) -> tuple[list[Preset], tuple[float, float]]:
     return presets, (lo, hi)
 
 
-#: One decode at a time in this process: the loaders turn pydicom's corruption warnings into
-#: named errors with ``warnings.catch_warnings``, which is not thread-safe before Python 3.14 (a
-#: warning raised in one thread can land in another thread's list, so a damaged file could load
-#: and a stray warning reach stderr). Inference and drawing still overlap with decoding.
-_DECODE_LOCK = threading.Lock()
-
-
 def _load(instance: Instance, min_size: int | None = None) -> Image:
-    with _DECODE_LOCK:
-        return instance.load(min_size=min_size)
+    return instance.load(min_size=min_size)
 
 
 def load_for_view(instance: Instance) -> LoadedImage:
@@ -115,8 +106,7 @@ def load_for_view(instance: Instance) -> LoadedImage:
 
 def open_paths(paths: list[Path]) -> OpenResult:
     """Scan files/folders into studies, flattened in reading order (runs on a worker)."""
-    with _DECODE_LOCK:  # header reads catch pydicom's warnings too
-        result = scan(paths)
+    result = scan(paths)
     items = []
     for si, study in enumerate(result.studies):
         for ri, series in enumerate(study.series):

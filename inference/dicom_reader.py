@@ -43,6 +43,7 @@ from .errors import (
 from .image import Image, robust_window
 from .metadata import dicom_metadata
 from .reduced_decode import decode_j2k_reduced, is_j2k
+from .warning_guard import guarded_warnings
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ def read_dataset(path: Path, *, stop_before_pixels: bool = False,
     if has_preamble and _file_transfer_syntax(path) == DeflatedExplicitVRLittleEndian:
         # Before dcmread: pydicom inflates the whole body in memory.
         _check_inflated_size(path, max_inflated_bytes)
-    with warnings.catch_warnings(record=True) as caught:
+    with guarded_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             ds = pydicom.dcmread(path, force=not has_preamble,
@@ -262,7 +263,7 @@ def _transfer_syntax(ds: Dataset, path: Path, native_bytes: int) -> UID:
 
 
 def _decode_first_frame(ds: Dataset, path: Path, rows: int, cols: int, samples: int) -> np.ndarray:
-    with warnings.catch_warnings(record=True) as caught:
+    with guarded_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             arr = pixel_array(ds, index=0, raw=False)

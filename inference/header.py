@@ -8,6 +8,7 @@ data is never read.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pydicom
@@ -15,6 +16,7 @@ from PIL import Image as PILImage
 
 from .errors import ChexnetInputError, CorruptFileError
 from .sniff import sniff
+from .warning_guard import guarded_warnings
 
 MAX_VALUE_CHARS = 200
 
@@ -32,7 +34,9 @@ def header_rows(path: str | Path) -> list[tuple[str, str, str]]:
 
 def _dicom_rows(path: Path) -> list[tuple[str, str, str]]:
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+        with guarded_warnings():  # a malformed header's warnings are not the loaders' to catch
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
     except Exception as err:
         raise CorruptFileError(path, f"its DICOM header cannot be read ({err})") from err
     rows = []

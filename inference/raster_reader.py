@@ -10,6 +10,7 @@ from PIL import Image as PILImage
 
 from .errors import CorruptFileError, EmptyFileError, ImageTooLargeError
 from .image import Image, ImageMetadata, robust_window
+from .warning_guard import guarded_warnings
 
 
 def read_raster(path: str | Path, kind: str, *, max_pixels: int,
@@ -29,7 +30,7 @@ def read_raster(path: str | Path, kind: str, *, max_pixels: int,
     notes: list[str] = []
     scale = 1
     try:
-        with warnings.catch_warnings():
+        with guarded_warnings():
             warnings.simplefilter("error", PILImage.DecompressionBombWarning)
             with PILImage.open(path) as im:
                 width, height = im.size

@@ -25,6 +25,8 @@ from PIL import Image as PILImage
 from PIL import ImageFile
 from pydicom.uid import JPEG2000, UID, JPEG2000Lossless
 
+from .warning_guard import guarded_warnings
+
 log = logging.getLogger(__name__)
 
 #: Transfer syntaxes decoded reduced. HTJ2K (1.2.840.10008.1.2.4.201-203) would go the same way
@@ -139,7 +141,7 @@ def reduced_shape(rows: int, cols: int, r: int) -> tuple[int, int]:
 
 def pillow_decode(codestream: bytes, r: int, header: J2KHeader) -> np.ndarray:
     """Pillow's OpenJPEG decoder at reduction ``r``, values back at ``header.precision`` bits."""
-    with warnings.catch_warnings():
+    with guarded_warnings():
         # The pixel budget was checked by the caller on the full size.
         warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
         im = PILImage.open(io.BytesIO(codestream), formats=["JPEG2000"])
