@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from chexnet.inference.screen_pipeline import ScreenProgress, read_worklist, screen
+from chexnet.inference.screen_pipeline import ScreenProgress, screen
 from chexnet.inference.screen_results import STATUSES, ScreenRow
 
 from .workers import describe_error
@@ -244,11 +244,10 @@ class WorklistPanel(QWidget):
             self.thread.cancel.set()
             self.thread.wait(wait_ms)
 
-    def load(self, out_dir: Path) -> None:
-        """Show a finished (or interrupted) screening folder."""
-        _model, rows = read_worklist(out_dir)
+    def show_worklist(self, out_dir: Path, rows: list[ScreenRow], labels) -> None:
+        """Show a finished (or interrupted) screening folder's ranked rows."""
         self.out_dir = out_dir
-        self._show_final(rows, _model.labels)
+        self._show_final(rows, labels)
 
     def _on_row(self, row: ScreenRow) -> None:
         self.model.append(row)
@@ -263,7 +262,7 @@ class WorklistPanel(QWidget):
         self.rate.setText(summary.text())
         self.message.emit(summary.text() + (f" — report: {summary.report_path}"
                                             if summary.report_path else ""), "info")
-        self.load(summary.out_dir)
+        self.show_worklist(summary.out_dir, summary.rows, summary.model.labels)
 
     def _on_error(self, text: str) -> None:
         self.progress.setRange(0, 1)

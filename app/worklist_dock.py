@@ -10,7 +10,7 @@ import platformdirs
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow
 
-from chexnet.inference.screen_discovery import ScreenConfigError
+from chexnet.inference.screen_pipeline import read_worklist
 
 from .worklist import WorklistPanel
 
@@ -58,11 +58,14 @@ class WorklistDock(QDockWidget):
         return started
 
     def open_worklist(self, out_dir: Path) -> None:
-        try:
-            self.panel.load(out_dir)
-        except (ScreenConfigError, OSError) as err:
-            self.window_.messages.post(str(err))
-            return
+        """Reopen a screening folder: its journal is read on a worker thread."""
+        self.window_.runner.start(out_dir, read_worklist, out_dir,
+                                  on_result=self._worklist_read,
+                                  on_error=lambda _t, message: self.window_.messages.post(message))
+
+    def _worklist_read(self, out_dir: Path, result) -> None:
+        model, rows = result
+        self.panel.show_worklist(out_dir, rows, model.labels)
         self._reveal()
 
     def _reveal(self) -> None:

@@ -116,7 +116,11 @@ class ScreenSummary:
     model: RunModel | None = None
     csv_path: Path | None = None
     report_path: Path | None = None
-    errors: list[ScreenRow] = field(default_factory=list)
+    rows: list[ScreenRow] = field(default_factory=list)  # this input's worklist, ranked
+
+    @property
+    def errors(self) -> list[ScreenRow]:
+        return [r for r in self.rows if r.status == "error"]
 
     @property
     def images_per_s(self) -> float:
@@ -180,10 +184,9 @@ def screen(inputs: Sequence[str | Path], out_dir: str | Path, *, model: str | Pa
         finally:
             run.writer.close()
         rows = run.rebuild()
-    errors = [r for r in rows if r.status == "error"]
     return ScreenSummary(out, len(files), run.resumed, run.processed, counts_of(rows),
                          time.monotonic() - started, run.cancel.is_set(), run.model,
-                         out / CSV_NAME, out / REPORT_NAME, errors)
+                         out / CSV_NAME, out / REPORT_NAME, rows)
 
 
 def read_worklist(out_dir: str | Path, priority: str = "max-above-threshold"

@@ -84,6 +84,23 @@ def test_sorting_by_abnormal_score(qtbot, make_window, nih_sample, tmp_path):
     assert scores == sorted(scores, reverse=True)
 
 
+def test_reopen_a_screening_folder(qtbot, make_window, nih_sample, tmp_path):
+    folder = tmp_path / "in"
+    nih_folder(nih_sample, folder, 3)
+    window = make_window()
+    panel = window.worklist.panel
+    window.worklist.screen([folder], tmp_path / "out")
+    wait_done(qtbot, panel)
+    ranked = [r.path for r in panel.model.rows]
+    panel.model.replace([])
+    window.worklist.open_worklist(tmp_path / "out")
+    qtbot.waitUntil(lambda: len(panel.model.rows) == 3, timeout=SCREEN_TIMEOUT_MS)
+    assert [r.path for r in panel.model.rows] == ranked
+    window.worklist.open_worklist(tmp_path / "nothing-here")
+    qtbot.waitUntil(lambda: any("nothing-here" in m for m in window.messages.messages()),
+                    timeout=SCREEN_TIMEOUT_MS)
+
+
 def test_cancel_then_resume_covers_each_image_once(qtbot, make_window, nih_sample, tmp_path):
     folder = tmp_path / "in"
     files = nih_folder(nih_sample, folder, 40)
