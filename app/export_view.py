@@ -6,9 +6,10 @@ from __future__ import annotations
 from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPixmap
 
+from chexnet.inference.engine import Engine
 from chexnet.inference.image import Image
 from chexnet.inference.prediction import Prediction
-from chexnet.inference.render import prediction_text
+from chexnet.inference.render import model_header, prediction_text
 
 LEGEND_WIDTH = 340
 
@@ -63,10 +64,9 @@ def compose_view(view: QPixmap, lines: list[tuple[str, bool]]) -> QImage:
     return out
 
 
-def findings_text(pred: Prediction | None, image: Image | None) -> str:
-    if pred is None:
+def findings_text(pred: Prediction | None, image: Image | None, engine: Engine | None) -> str:
+    """What `chexnet predict` prints for this image: the model header, then the findings."""
+    if pred is None or engine is None:
         return ""
-    head = [f"model {pred.model.name} {pred.model.version} sha256 {pred.model.sha256}"]
-    if pred.model.demo:
-        head.append("DEMO MODEL: not for clinical use")
+    head = model_header(pred.model, engine.card, engine.providers)
     return "\n".join(head + prediction_text(pred, image)) + "\n"

@@ -403,7 +403,8 @@ class MainWindow(QMainWindow):
 
     def copy_findings(self) -> None:
         pred = self.session.prediction(self.index)
-        text = findings_text(pred, self.loaded.image if self.loaded else None)
+        text = findings_text(pred, self.loaded.image if self.loaded else None,
+                             self.session.engine)
         QGuiApplication.clipboard().setText(text)
         self.statusBar().showMessage("Findings copied" if text else "No findings to copy", 3000)
 
