@@ -6,10 +6,10 @@ from __future__ import annotations
 from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPixmap
 
-from chexnet.inference.engine import Engine
-from chexnet.inference.image import Image
-from chexnet.inference.prediction import Prediction
-from chexnet.inference.render import model_header, prediction_text
+from chexnet.inference.io.image import Image
+from chexnet.inference.render.text import model_header, prediction_text
+from chexnet.inference.scoring.engine import Engine
+from chexnet.inference.scoring.prediction import Prediction
 
 LEGEND_WIDTH = 340
 

@@ -32,7 +32,7 @@ SCREENSHOT_TIMEOUT_S = 300
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from chexnet.inference.engine import DEVICES
+    from chexnet.inference.scoring.engine import DEVICES
     p = argparse.ArgumentParser(
         prog="chexnet-viewer", epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     paths = [Path(p) for p in args.paths]
     if args.sample:
-        from chexnet.inference.models import sample_study_path
+        from chexnet.inference.package.lookup import sample_study_path
         paths.append(sample_study_path())
     missing = [p for p in paths if not p.exists()]
     if missing:
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from PySide6.QtWidgets import QApplication
 
-    from .main_window import MainWindow
+    from chexnet.app.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("chexnet-viewer")

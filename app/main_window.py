@@ -1,6 +1,6 @@
 """The reading room's main window: binds the session (data, jobs) to the widgets.
 
-Nothing here decodes or runs a model: :class:`~chexnet.app.session.StudySession` does that on
+Nothing here decodes or runs a model: :class:`~chexnet.app.model.session.StudySession` does that on
 worker threads; this class only shows what comes back and turns user input into requests.
 Shortcuts are listed in Help > Keyboard shortcuts (and the README).
 """
@@ -25,21 +25,25 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from chexnet.inference.cam import cam_on_image
-
-from .canvas import ImageCanvas
-from .export_view import compose_view, findings_text, legend_lines
-from .findings_panel import FindingsPanel
-from .menus import SHORTCUTS, build_menus
-from .model_dialog import ModelDialog
-from .overlay_controls import OverlayControls
-from .panels import MessageArea, MetadataPanel, ThumbnailStrip
-from .session import LoadedImage, OpenResult, StudySession
-from .settings import ViewerSettings
-from .view_state import ViewState
-from .window_level import initial_preset, pixel_readout, preset_kind, window_after_drag
-from .workers import JobRunner
-from .worklist_dock import WorklistDock
+from chexnet.app.export_view import compose_view, findings_text, legend_lines
+from chexnet.app.menus import SHORTCUTS, build_menus
+from chexnet.app.model.session import LoadedImage, OpenResult, StudySession
+from chexnet.app.model.settings import ViewerSettings
+from chexnet.app.model.view_state import ViewState
+from chexnet.app.model.window_level import (
+    initial_preset,
+    pixel_readout,
+    preset_kind,
+    window_after_drag,
+)
+from chexnet.app.widgets.canvas import ImageCanvas
+from chexnet.app.widgets.findings_panel import FindingsPanel
+from chexnet.app.widgets.model_dialog import ModelDialog
+from chexnet.app.widgets.overlay_controls import OverlayControls
+from chexnet.app.widgets.panels import MessageArea, MetadataPanel, ThumbnailStrip
+from chexnet.app.workers import JobRunner
+from chexnet.app.worklist.dock import WorklistDock
+from chexnet.inference.render.cam import cam_on_image
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ package through the engine on the run's held-out test split. Printed per backbon
 per label, the mean, CAM pointing-game hit rate, training seconds and images/s, export seconds.
 
 Same phantoms, splits, seed, epochs and learning rate for all backbones, run one after another
-in one process. Phantoms (``chexnet.training.phantom``): nodule, mass, effusion, pneumothorax,
+in one process. Phantoms (``chexnet.training.data.phantom``): nodule, mass, effusion, pneumothorax,
 cardiomegaly at known places.
 
 Run from the repository root: ``python benchmarks/bench_backbones.py`` (defaults: 400 phantoms
@@ -31,8 +31,8 @@ ARCHS = ("densenet121", "resnet101", "vgg16")
 
 
 def run_backbone(arch: str, labels_csv: Path, work: Path, args) -> dict:
-    from chexnet.inference.cli import main as chexnet
-    from chexnet.training import cli as train_cli
+    from chexnet.inference.cli.main import main as chexnet
+    from chexnet.training.cli import train as train_cli
 
     run = work / f"run-{arch}"
     train_args = [str(labels_csv), "--out", str(run), "--arch", arch, "--size", str(args.size),
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     import torch
 
-    from chexnet.training.phantom import PHANTOM_LABELS, write_phantom_dataset
+    from chexnet.training.data.phantom import PHANTOM_LABELS, write_phantom_dataset
 
     _machine.print_facts("bench_backbones: each backbone trained from scratch on phantoms",
                          ["torch", "torchvision", "onnxruntime-gpu"],

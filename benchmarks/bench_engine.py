@@ -1,7 +1,8 @@
 """chexnet Engine (ONNX Runtime, CPU) vs torch eager fp32 on the same DenseNet-121 weights.
 
 An untrained (seeded) DenseNet-121 with the CAM head is exported with
-``chexnet.training.export.export_package`` to a temporary folder; then the exported package is
+``chexnet.training.package.export.export_package`` to a temporary folder; then the exported package
+is
 run through ``Engine(path, device="cpu").run(batch)`` and the very same module through torch
 eager (``ExportWrapper``: probs and CAMs, ``torch.no_grad()``, ``eval()``), at batch 1 and 8.
 Repetitions are interleaved (engine, torch, torch, engine, ...) and the median is reported, so
@@ -23,8 +24,8 @@ import onnxruntime as ort
 import torch
 
 from chexnet.inference import CHESTXRAY14_LABELS, Engine, ModelCard, PreprocessSpec
-from chexnet.training.cam_model import ExportWrapper, build_model
-from chexnet.training.export import export_package
+from chexnet.training.fit.cam_model import ExportWrapper, build_model
+from chexnet.training.package.export import export_package
 
 TARGET = 2.0  # torch/engine ratio the engine aims for
 

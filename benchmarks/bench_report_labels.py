@@ -1,6 +1,6 @@
 """labels-from-reports at the hospital CAD paper's scale: 16,000 generated reports, per stage.
 
-Two corpora from ``chexnet.training.report_corpus`` (planted diseases, Chinese and English):
+Two corpora from ``chexnet.training.reports.corpus`` (planted diseases, Chinese and English):
 ``plain`` (the tests' settings: variant wordings + 15% typos) and ``free-text`` (location /
 degree prefixes, hedges, several typos per clause: many more distinct clauses, like a real
 PACS export). For each, the stages of ``mine_clusters`` are timed: split, dedup, distance
@@ -31,10 +31,10 @@ import numpy as np
 import psutil
 from sklearn.metrics import adjusted_rand_score
 
-from chexnet.training.report_corpus import generate_corpus, textbook_levenshtein
-from chexnet.training.report_labels_clauses import dedup_clauses, split_clauses
-from chexnet.training.report_labels_cluster import cluster_clauses, distance_matrix
-from chexnet.training.report_labels_table import cluster_table, order_by_images
+from chexnet.training.reports.clauses import dedup_clauses, split_clauses
+from chexnet.training.reports.cluster import cluster_clauses, distance_matrix
+from chexnet.training.reports.corpus import generate_corpus, textbook_levenshtein
+from chexnet.training.reports.table import cluster_table, order_by_images
 
 CORPORA = {"plain": {"typo_rate": 0.15, "variety": 0.0},
            "free-text": {"typo_rate": 0.5, "variety": 1.0}}

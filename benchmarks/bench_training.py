@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import _machine
 
 from chexnet.inference import PreprocessSpec, load_image
-from chexnet.inference.preprocess import normalise, resize_and_crop
+from chexnet.inference.preprocessing import normalise, resize_and_crop
 
 SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nih14-sample" / "images"
 TARGET = 5.0
@@ -38,8 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     import torch
 
-    from chexnet.training.cache import build_cache
-    from chexnet.training.cam_model import build_model
+    from chexnet.training.data.cache import build_cache
+    from chexnet.training.fit.cam_model import build_model
 
     _machine.print_facts("bench_training: cached vs per-epoch decoding; CPU training speed",
                          ["torch", "numpy", "Pillow"],

@@ -33,7 +33,7 @@ from PySide6.QtCore import QEventLoop, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
 from chexnet.app.main_window import MainWindow
-from chexnet.app.settings import ViewerSettings
+from chexnet.app.model.settings import ViewerSettings
 from chexnet.inference import load_image
 
 OPEN_TARGET, FPS_TARGET = 1.5, 30.0

@@ -15,7 +15,7 @@ import pydicom
 from pydicom.encaps import encapsulate
 from pydicom.uid import MPEG2MPML
 
-from tests.inference.test_bad_inputs import (
+from tests.inference.io.test_bad_inputs import (
     BASIC_TEXT_SR,
     ENCAPSULATED_PDF,
     PIXEL_TAG,

@@ -14,8 +14,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from chexnet.inference.card import CHESTXRAY14_LABELS, ModelCard, attach_card
-from chexnet.inference.preprocess import PreprocessSpec
+from chexnet.inference.package.card import CHESTXRAY14_LABELS, ModelCard, attach_card
+from chexnet.inference.preprocessing import PreprocessSpec
 
 K = 8
 

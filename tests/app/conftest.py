@@ -13,7 +13,7 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QSettings
 
 from chexnet.app.main_window import MainWindow
-from chexnet.app.settings import ViewerSettings
+from chexnet.app.model.settings import ViewerSettings
 
 FINDINGS_TIMEOUT_MS = 60_000
 

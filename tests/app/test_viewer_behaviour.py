@@ -233,7 +233,7 @@ def test_test_time_augmentation_is_said(qtbot, make_window, tmp_path, nih_png):
 
 def test_model_dialog_lists_packages_with_their_cards_off_the_gui_thread(qtbot, make_window,
                                                                           tmp_path, tiny_model):
-    from chexnet.app.model_dialog import ModelDialog, describe_file
+    from chexnet.app.widgets.model_dialog import ModelDialog, describe_file
 
     window = make_window()
     dialog = ModelDialog(None, window.runner, window)

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image as PILImage
 
 from chexnet.inference import load_image
-from chexnet.inference.cam import cam_on_image
-from chexnet.inference.preprocess import PreprocessSpec, preprocess
+from chexnet.inference.preprocessing import PreprocessSpec, preprocess
+from chexnet.inference.render.cam import cam_on_image
 from tests.app.conftest import canvas_pixel, open_and_wait
 from tests.tiny_model import reference_outputs
 

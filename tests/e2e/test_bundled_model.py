@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from chexnet.inference import Engine
-from chexnet.inference.card_markdown import card_markdown
-from chexnet.inference.cli import main
-from chexnet.inference.models import DEFAULT_MODEL_FILE, bundled_models_dir
+from chexnet.inference.cli.main import main
+from chexnet.inference.package.card_markdown import card_markdown
+from chexnet.inference.package.lookup import DEFAULT_MODEL_FILE, bundled_models_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 

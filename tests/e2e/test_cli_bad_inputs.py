@@ -13,8 +13,8 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from chexnet.inference.cli import EXIT_INPUT_FAILED, EXIT_OK, EXIT_USAGE, main
-from tests.inference.test_bad_inputs import (
+from chexnet.inference.cli.main import EXIT_INPUT_FAILED, EXIT_OK, EXIT_USAGE, main
+from tests.inference.io.test_bad_inputs import (
     BASIC_TEXT_SR,
     PIXEL_TAG,
     nested_sequences,

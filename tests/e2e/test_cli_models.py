@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chexnet.inference.cli import main
+from chexnet.inference.cli.main import main
 from tests.tiny_model import build_tiny_package, tiny_card
 
 

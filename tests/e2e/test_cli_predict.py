@@ -11,7 +11,7 @@ import sys
 import numpy as np
 from PIL import Image as PILImage
 
-from chexnet.inference.cli import main
+from chexnet.inference.cli.main import main
 
 
 def test_predict_text_on_j2k_dicom_and_nih_png(tiny_model, rg1_j2kr, nih_png, capsys):

@@ -18,11 +18,11 @@ import psutil
 import pydicom
 import pytest
 
-from chexnet.inference.screen_decode import FAULTS_ENV
+from chexnet.inference.screen.decode import FAULTS_ENV
 from tests.bad_corpus import build_bad_corpus
 from tests.conftest import NIH_SAMPLE
-from tests.inference.test_bad_inputs import rewrite
-from tests.inference.test_screen_pipeline import noise_png
+from tests.inference.io.test_bad_inputs import rewrite
+from tests.inference.screen.test_pipeline import noise_png
 
 HOSTILE_NAME = "<script>alert(1)</script>"
 FAULTS = "crash=segv_*;hang=hang_*;kill=oom_*"

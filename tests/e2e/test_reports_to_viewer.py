@@ -23,13 +23,13 @@ pytest.importorskip("kmedoids", reason="labels-from-reports needs kmedoids")
 from PIL import Image
 
 from chexnet.inference import Engine
-from chexnet.inference.cli import main as chexnet
-from chexnet.inference.study import load_image
-from chexnet.training import cli as train_cli
-from chexnet.training.phantom import iter_phantoms
-from chexnet.training.report_corpus import NORMAL, generate_corpus
-from chexnet.training.report_labels_clauses import split_clauses
-from tests.inference.dicom_factory import make_dicom
+from chexnet.inference.cli.main import main as chexnet
+from chexnet.inference.io.study import load_image
+from chexnet.training.cli import train as train_cli
+from chexnet.training.data.phantom import iter_phantoms
+from chexnet.training.reports.clauses import split_clauses
+from chexnet.training.reports.corpus import NORMAL, generate_corpus
+from tests.inference.io.dicom_factory import make_dicom
 
 # planted report disease -> phantom lesion (the label the user names the cluster)
 DISEASE_TO_LESION = {"pleural effusion": "effusion", "increased heart shadow": "cardiomegaly",

@@ -22,7 +22,7 @@ def test_import_linter_contracts_are_kept():
 
 
 def test_importing_the_engine_loads_no_gui_and_no_torch():
-    code = ("import sys, chexnet.inference, chexnet.inference.cli; "
+    code = ("import sys, chexnet.inference, chexnet.inference.cli.main; "
             "bad = [m for m in ('torch', 'torchvision', 'PySide6', 'pyqtgraph', "
             "'chexnet.app', 'chexnet.training') if m in sys.modules]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -33,7 +33,7 @@ def test_importing_the_engine_loads_no_gui_and_no_torch():
 def test_the_chexnet_command_line_loads_no_heavy_training_stack():
     """Building the parser loads the plugin commands' modules, but not torch, scikit-learn,
     matplotlib or Qt: `chexnet predict` starts fast and works without the train extra."""
-    code = ("import sys; from chexnet.inference.cli import build_parser; build_parser(); "
+    code = ("import sys; from chexnet.inference.cli.main import build_parser; build_parser(); "
             "bad = [m for m in ('torch', 'torchvision', 'sklearn', 'matplotlib', 'PySide6', "
             "'pyqtgraph') if m in sys.modules]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

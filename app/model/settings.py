@@ -1,0 +1,93 @@
+"""What persists between runs: last folder, recent files, overlay look, window preset, model.
+
+QSettings (native store per platform: an INI file under ~/.config/chexnet on Linux). Tests
+point it at a temporary folder with ``QSettings.setPath``.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSettings
+
+from chexnet.app.model.view_state import COLOUR_MAPS
+
+MAX_RECENT = 10
+ORGANISATION, APPLICATION = "chexnet", "chexnet-viewer"
+
+
+class ViewerSettings:
+    def __init__(self, store: QSettings | None = None) -> None:
+        self.store = store or QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
+                                        ORGANISATION, APPLICATION)
+
+    def _get(self, key: str, default, kind):
+        value = self.store.value(key, default)
+        try:
+            return kind(value)
+        except (TypeError, ValueError):
+            return default
+
+    @property
+    def last_folder(self) -> str:
+        return self._get("paths/last_folder", "", str)
+
+    @last_folder.setter
+    def last_folder(self, value: str) -> None:
+        self.store.setValue("paths/last_folder", value)
+
+    @property
+    def recent(self) -> list[str]:
+        value = self.store.value("paths/recent", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or [])][:MAX_RECENT]
+
+    def add_recent(self, path: str) -> None:
+        items = [path] + [p for p in self.recent if p != path]
+        self.store.setValue("paths/recent", items[:MAX_RECENT])
+
+    @property
+    def threshold(self) -> float:
+        return min(1.0, max(0.0, self._get("overlay/threshold", 0.5, float)))
+
+    @threshold.setter
+    def threshold(self, value: float) -> None:
+        self.store.setValue("overlay/threshold", float(value))
+
+    @property
+    def opacity(self) -> float:
+        return min(1.0, max(0.0, self._get("overlay/opacity", 0.45, float)))
+
+    @opacity.setter
+    def opacity(self, value: float) -> None:
+        self.store.setValue("overlay/opacity", float(value))
+
+    @property
+    def colour_map(self) -> str:
+        name = self._get("overlay/colour_map", "jet", str)
+        return name if name in COLOUR_MAPS else "jet"
+
+    @colour_map.setter
+    def colour_map(self, value: str) -> None:
+        self.store.setValue("overlay/colour_map", value)
+
+    @property
+    def window_preset(self) -> str:
+        """Which preset a newly opened image starts with: 'file', 'auto' or 'full'."""
+        value = self._get("display/window_preset", "file", str)
+        return value if value in ("file", "auto", "full") else "file"
+
+    @window_preset.setter
+    def window_preset(self, value: str) -> None:
+        self.store.setValue("display/window_preset", value)
+
+    @property
+    def model(self) -> str:
+        """The model package (path or name); empty: the bundled default."""
+        return self._get("model/spec", "", str)
+
+    @model.setter
+    def model(self, value: str) -> None:
+        self.store.setValue("model/spec", value)
+
+    def sync(self) -> None:
+        self.store.sync()

@@ -1,0 +1,49 @@
+"""Window/level arithmetic and the pixel readout: small pure functions the window calls."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from chexnet.app.model.session import LoadedImage
+from chexnet.inference.io.image import Image, Window
+
+#: Screen pixels of right-drag that sweep the image's whole value range.
+DRAG_PIXELS_PER_RANGE = 500.0
+
+
+def preset_kind(k: int, n: int) -> str:
+    """What preset ``k`` of ``n`` is, for remembering it: the last two are auto and full."""
+    return "auto" if k == n - 2 else "full" if k == n - 1 else "file"
+
+
+def initial_preset(kind: str, n: int) -> int:
+    return {"file": 0, "auto": n - 2, "full": n - 1}.get(kind, 0)
+
+
+def window_after_drag(loaded: LoadedImage, current: Window | None, dx: float, dy: float
+                      ) -> Window:
+    """Right-drag: right widens the window, left narrows it; down lowers the centre (brighter
+    image), up raises it (darker). The step scales with the image's value range, so 8-bit and
+    16-bit images feel the same."""
+    lo, hi = loaded.value_range
+    span = max(hi - lo, 1.0)
+    if current is None:
+        image = loaded.image
+        current = image.default_window or next(p.window for p in loaded.presets
+                                               if p.window is not None)
+    step = span / DRAG_PIXELS_PER_RANGE
+    width = min(max(current.width + dx * step, 1.0), 2 * span)
+    return Window(current.center - dy * step, width, "LINEAR", "manual")
+
+
+def pixel_readout(image: Image, row: int, col: int) -> str:
+    """Position, stored value, modality value and millimetres under the cursor."""
+    stored = image.stored[row, col]
+    text = f"x {col}  y {row}   stored {stored}"
+    if image.modality_lut is not None:
+        value = float(np.asarray(image.modality_lut(np.asarray([stored])))[0])
+        text += f"   value {value:g}"
+    spacing = image.metadata.pixel_spacing_mm
+    if spacing:
+        text += f"   ({row * spacing[0]:.1f} mm, {col * spacing[1]:.1f} mm)"
+    return text

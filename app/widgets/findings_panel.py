@@ -1,0 +1,176 @@
+"""The findings panel: the model that spoke, what it found, ranked, and what it refused to score.
+
+Shows the model's name/version/sha256 with a DEMO banner when its card says demo, the findings
+ranked by probability with bars (those above the model's operating points marked), an
+"abnormal" summary, and intended-use reasons and warnings in plain words. Selecting a row picks
+the finding whose heat map is shown.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from chexnet.inference.package.card import ModelCard
+from chexnet.inference.scoring.prediction import ModelId, Prediction
+
+ABOVE_COLOUR = QColor(200, 40, 40)
+BAR_STYLE = "QProgressBar::chunk {{ background-color: {}; }}"
+
+
+class FindingsPanel(QWidget):
+    finding_selected = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model_label = QLabel("No model loaded")
+        self.model_label.setWordWrap(True)
+        self.model_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.demo_banner = QLabel()
+        self.demo_banner.setObjectName("demoBanner")
+        self.demo_banner.setWordWrap(True)
+        self.demo_banner.setStyleSheet("QLabel#demoBanner { background: #b00020; color: white; "
+                                       "font-weight: bold; padding: 4px; }")
+        self.demo_banner.hide()
+        self.summary = QLabel("Open a study (File > Open, or drop files here).")
+        self.summary.setWordWrap(True)
+        self.summary.setObjectName("summary")
+        self.table = QTableWidget(0, 3)
+        self.table.setHorizontalHeaderLabels(["Finding", "Probability", ""])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        for w in (self.demo_banner, self.model_label, self.summary, self.table):
+            layout.addWidget(w)
+        self._labels: list[str] = []
+        self._updating = False
+
+    def set_model(self, model: ModelId | None, card: ModelCard | None, device: str = "") -> None:
+        if model is None or card is None:
+            self.model_label.setText("No model loaded")
+            self.demo_banner.hide()
+            return
+        on = f" on {device}" if device else ""
+        self.model_label.setText(f"<b>{escape(model.name)}</b> {escape(model.version)}{on}<br>"
+                                 f"<small>sha256 {model.sha256[:16]}…  ·  {escape(card.arch)}, "
+                                 f"thresholds: {escape(card.threshold_rule)}</small>")
+        self.model_label.setToolTip(f"sha256 {model.sha256}")
+        if card.demo:
+            self.demo_banner.setText("DEMO MODEL — not for clinical use. "
+                                     + (card.description or ""))
+            self.demo_banner.show()
+        else:
+            self.demo_banner.hide()
+
+    def set_busy(self, text: str) -> None:
+        self.summary.setText(text)
+
+    def show_error(self, text: str) -> None:
+        self.clear()
+        self.summary.setText(f"<b>Could not analyse:</b> {escape(text)}")
+
+    def clear(self) -> None:
+        self._updating = True
+        self.table.setRowCount(0)
+        self._labels = []
+        self._updating = False
+
+    def set_prediction(self, pred: Prediction | None, selected: str | None = None) -> None:
+        self.clear()
+        if pred is None:
+            self.summary.setText("")
+            return
+        self.summary.setText(summary_html(pred))
+        self._updating = True
+        ranked = pred.ranked
+        self.table.setRowCount(len(ranked))
+        for row, f in enumerate(ranked):
+            name = QTableWidgetItem(f.label)
+            prob = QTableWidgetItem(f"{f.probability:.3f}")
+            prob.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            tip = f"{f.label}: probability {f.probability:.3f}, operating point {f.threshold:.3f}"
+            for item in (name, prob):
+                item.setToolTip(tip)
+            if f.above_threshold:
+                bold = QFont()
+                bold.setBold(True)
+                name.setText(f"▲ {f.label}")
+                for item in (name, prob):
+                    item.setFont(bold)
+                    item.setForeground(QBrush(ABOVE_COLOUR))
+            bar = QProgressBar()
+            bar.setRange(0, 1000)
+            bar.setValue(round(f.probability * 1000))
+            bar.setTextVisible(False)
+            bar.setMaximumHeight(14)
+            bar.setToolTip(tip)
+            colour = "#c82828" if f.above_threshold else "#5a8fd0"
+            bar.setStyleSheet(BAR_STYLE.format(colour))
+            self.table.setItem(row, 0, name)
+            self.table.setItem(row, 1, prob)
+            self.table.setCellWidget(row, 2, bar)
+            self._labels.append(f.label)
+        self._updating = False
+        self.select(selected if selected in self._labels else None)
+
+    def select(self, label: str | None) -> None:
+        if label is None or label not in self._labels:
+            return
+        row = self._labels.index(label)
+        if self.table.currentRow() != row:
+            self._updating = True
+            self.table.selectRow(row)
+            self._updating = False
+
+    @property
+    def labels_in_order(self) -> list[str]:
+        return list(self._labels)
+
+    def _selection_changed(self) -> None:
+        if self._updating:
+            return
+        rows = {i.row() for i in self.table.selectedIndexes()}
+        if rows:
+            self.finding_selected.emit(self._labels[min(rows)])
+
+
+def summary_html(pred: Prediction) -> str:
+    """The one-paragraph verdict above the table, in plain words."""
+    parts = []
+    if not pred.analysed:
+        reasons = "; ".join(pred.reasons) or "outside the model's intended use"
+        parts.append(f"<b>Not analysed:</b> {escape(reasons)}")
+    else:
+        positives = pred.positives
+        if positives:
+            names = ", ".join(f.label for f in positives)
+            parts.append(f"<b style='color:#c82828'>Abnormal</b>: {len(positives)} finding"
+                         f"{'s' if len(positives) != 1 else ''} above the model's operating "
+                         f"points ({escape(names)})")
+        else:
+            parts.append("<b>No finding</b> above the model's operating points")
+    if pred.analysed and pred.tta != "none":
+        parts.append(f"Test-time augmentation: {escape(pred.tta)} (probabilities averaged over "
+                     f"crops)")
+    parts += [f"⚠ {escape(w)}" for w in pred.warnings]
+    return "<br>".join(parts)

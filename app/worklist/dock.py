@@ -1,0 +1,80 @@
+"""The worklist dock of the main window: choose what to screen, where results go, and open a
+row for reading (the viewer then runs the model itself and shows the heat map)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import platformdirs
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow
+
+from chexnet.app.worklist.panel import WorklistPanel
+from chexnet.inference.screen.pipeline import read_worklist
+
+
+def default_out_dir(inputs: list[Path]) -> Path:
+    """``<user data>/chexnet/worklists/<first input's name>-<hash of the inputs>``: the same
+    folders always map to the same place, so screening them again resumes."""
+    key = "\n".join(sorted(str(p.resolve()) for p in inputs))
+    digest = hashlib.sha256(key.encode()).hexdigest()[:8]
+    root = Path(platformdirs.user_data_dir("chexnet", appauthor=False)) / "worklists"
+    return root / f"{inputs[0].name or 'input'}-{digest}"
+
+
+class WorklistDock(QDockWidget):
+    def __init__(self, window: QMainWindow) -> None:
+        super().__init__("Worklist", window)
+        self.setObjectName("Worklist")
+        self.window_ = window
+        self.panel = WorklistPanel()
+        self.setWidget(self.panel)
+        window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self)
+        self.hide()
+        self.panel.open_requested.connect(self._open_row)
+        self.panel.message.connect(lambda text, level: window.messages.post(text, level))
+
+    def choose_and_screen(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self.window_, "Screen a folder",
+                                                  self.window_.settings.last_folder)
+        if folder:
+            self.screen([Path(folder)])
+
+    def choose_and_open(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self.window_, "Open a screening folder "
+                                                  "(holding results.jsonl)")
+        if folder:
+            self.open_worklist(Path(folder))
+
+    def screen(self, inputs: list[Path], out_dir: Path | None = None) -> bool:
+        out_dir = out_dir or default_out_dir(inputs)
+        self._reveal()
+        started = self.panel.start(inputs, out_dir, self.window_.model_spec)
+        if started:
+            self.window_.messages.post(f"screening {', '.join(map(str, inputs))} into "
+                                       f"{out_dir}", "info")
+        return started
+
+    def open_worklist(self, out_dir: Path) -> None:
+        """Reopen a screening folder: its journal is read on a worker thread."""
+        self.window_.runner.start(out_dir, read_worklist, out_dir,
+                                  on_result=self._worklist_read,
+                                  on_error=lambda _t, message: self.window_.messages.post(message))
+
+    def _worklist_read(self, out_dir: Path, result) -> None:
+        model, rows = result
+        self.panel.show_worklist(out_dir, rows, model.labels)
+        self._reveal()
+
+    def _reveal(self) -> None:
+        """Show the dock at about 40 % of the window's width, leaving the image room."""
+        if not self.isVisible():
+            self.show()
+            self.window_.resizeDocks([self], [int(self.window_.width() * 0.4)],
+                                     Qt.Orientation.Horizontal)
+        self.raise_()
+
+    def _open_row(self, path: str) -> None:
+        self.window_.open_paths([path])
+        self.window_.raise_()

@@ -1,0 +1,100 @@
+"""The model card: everything needed to run and to trust a model, stored inside the .onnx file.
+
+The card travels as JSON in the ONNX model's ``metadata_props`` under :data:`CARD_KEY`, so a
+package is one file that cannot lose its labels, preprocessing or operating points.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from chexnet.inference.preprocessing import PreprocessSpec
+
+CARD_KEY = "chexnet.model_card"
+CARD_SCHEMA = 1
+INPUT_NAME = "image"
+PROBS_NAME = "probs"
+CAMS_NAME = "cams"
+#: Operating threshold for a label whose card gives none.
+DEFAULT_THRESHOLD = 0.5
+#: What ``probs`` mean. ``multi-label``: one sigmoid per label, independent (CheXNet).
+#: ``single-label``: a softmax over the labels (they sum to 1; the predicted class is the
+#: argmax), for models trained on images carrying exactly one label (the hospital CAD paper's
+#: single-disease task). Cards written before this field existed are multi-label.
+TASKS = ("multi-label", "single-label")
+
+#: ChestX-ray14's 14 pathologies in the order of the NIH release and the CheXNet paper.
+CHESTXRAY14_LABELS = (
+    "Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia",
+    "Pneumothorax", "Consolidation", "Edema", "Emphysema", "Fibrosis", "Pleural_Thickening",
+    "Hernia",
+)
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What a model package says about itself (see docs in README, "The model package")."""
+
+    name: str
+    version: str
+    labels: tuple[str, ...]
+    preprocess: PreprocessSpec
+    thresholds: dict[str, float]
+    threshold_rule: str = "unset: 0.5 for every label"
+    demo: bool = True
+    description: str = ""
+    arch: str = "densenet121"
+    tta: str = "none"
+    task: str = "multi-label"
+    training_data: dict[str, Any] = field(default_factory=dict)
+    validation_metrics: dict[str, Any] = field(default_factory=dict)
+    created: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if len(set(self.labels)) != len(self.labels) or not self.labels:
+            raise ValueError("labels must be non-empty and unique")
+        unknown = set(self.thresholds) - set(self.labels)
+        if unknown:
+            raise ValueError(f"thresholds for unknown labels: {sorted(unknown)}")
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {', '.join(TASKS)}, not {self.task!r}")
+
+    def threshold(self, label: str) -> float:
+        return float(self.thresholds.get(label, DEFAULT_THRESHOLD))
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d["labels"] = list(self.labels)
+        d["preprocess"] = self.preprocess.to_dict()
+        d["schema"] = CARD_SCHEMA
+        return json.dumps(d, indent=1, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelCard:
+        d = json.loads(text)
+        d.pop("schema", None)
+        d["labels"] = tuple(d["labels"])
+        d["preprocess"] = PreprocessSpec.from_dict(d.get("preprocess", {}))
+        d["thresholds"] = {k: float(v) for k, v in d.get("thresholds", {}).items()}
+        known = set(cls.__dataclass_fields__)
+        extra = {k: v for k, v in d.items() if k not in known}
+        d = {k: v for k, v in d.items() if k in known}
+        d.setdefault("extra", {}).update(extra)
+        return cls(**d)
+
+
+def attach_card(model_proto: Any, card: ModelCard) -> None:
+    """Write ``card`` into an ``onnx.ModelProto``'s metadata (replacing any earlier card).
+
+    Duck-typed on purpose: the inference room does not need the ``onnx`` package to run models.
+    """
+    props = model_proto.metadata_props
+    for i in reversed(range(len(props))):
+        if props[i].key == CARD_KEY:
+            del props[i]
+    entry = props.add()
+    entry.key = CARD_KEY
+    entry.value = card.to_json()

@@ -1,0 +1,86 @@
+"""A model card for humans: Markdown rendered from the card inside a package.
+
+``python -m chexnet.inference.package.card_markdown PKG > docs/model-card.md`` (the tests check
+that the
+bundled model's page is current).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from chexnet.inference.package.card import ModelCard
+
+
+def _fmt(value: object) -> str:
+    return "–" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _esc(text: object) -> str:
+    return (str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace("|", "\\|"))
+
+
+def card_markdown(card: ModelCard, sha256: str, file_name: str) -> str:
+    lines = [f"# Model card: {_esc(card.name)} {_esc(card.version)}", ""]
+    if card.demo:
+        lines += ["> **DEMO MODEL: not for clinical use.** " + _esc(card.description), ""]
+    elif card.description:
+        lines += [_esc(card.description), ""]
+    p = card.preprocess
+    lines += [
+        f"- File: `{_esc(file_name)}`, sha256 `{sha256}`",
+        f"- Architecture: {_esc(card.arch)}; {len(card.labels)} labels; created {card.created}",
+        f"- Input: {p.channels} channel(s), shorter side resized to {p.resize} px, centre crop "
+        f"{p.size} px, mean {list(p.mean)}, std {[round(s, 4) for s in p.std]}",
+        f"- Operating thresholds: {_esc(card.threshold_rule)}",
+        f"- Test-time augmentation assumed by the thresholds: {_esc(card.tta)}", ""]
+    data = card.training_data or {}
+    if data:
+        lines += ["## Training data", "", f"- Source: `{_esc(data.get('source', '–'))}`",
+                  f"- Split rule: {_esc(data.get('split_rule', '–'))}"]
+        for split in ("train", "val", "test"):
+            if split in data:
+                lines.append(f"- {split}: {data[split]['images']} images of "
+                             f"{data[split]['patients']} patients")
+        lines.append("")
+    command = card.extra.get("train_command")
+    if command:
+        lines += ["## Reproduce", "", "```", _esc(command), "```", ""]
+    val = card.validation_metrics.get("auroc", {})
+    test = card.extra.get("test_metrics", {})
+    per_test = test.get("per_class", {})
+    lines += ["## Metrics", "",
+              "| Finding | threshold | validation AUROC | test AUROC (95% CI) | test positives |",
+              "|---|---|---|---|---|"]
+    for lb in card.labels:
+        t = per_test.get(lb, {})
+        ci = t.get("auroc_ci") or [None, None]
+        test_auc = (f"{_fmt(t.get('auroc'))} ({_fmt(ci[0])}–{_fmt(ci[1])})"
+                    if t.get("auroc") is not None else "–")
+        lines.append(f"| {_esc(lb)} | {card.threshold(lb):.3f} | {_fmt(val.get(lb))} | "
+                     f"{test_auc} | {_fmt(t.get('n_positive'))} |")
+    if test:
+        ci = test.get("mean_auroc_ci") or [None, None]
+        lines += ["", f"Mean test AUROC {_fmt(test.get('mean_auroc'))} "
+                      f"({_fmt(ci[0])}–{_fmt(ci[1])}) on {test.get('n_images')} images of "
+                      f"{test.get('n_patients')} patients; {_esc(test.get('ci_method', ''))}."]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from chexnet.inference.scoring.engine import Engine
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        sys.stderr.write("usage: python -m chexnet.inference.package.card_markdown PACKAGE.onnx\n")
+        return 2
+    engine = Engine(Path(args[0]), device="cpu")
+    sys.stdout.write(card_markdown(engine.card, engine.sha256, Path(args[0]).name))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,281 @@
+"""The inference engine: one ONNX Runtime session over a model package, batched.
+
+Provider order is TensorRT -> CUDA -> CPU, keeping those that can actually run here
+(``onnxruntime-gpu`` lists the CUDA providers even on machines without a GPU, so the NVIDIA driver
+is probed too). ``device="cuda"`` or ``"tensorrt"`` fails loudly when unavailable instead of
+silently running on the CPU.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from chexnet.inference.errors import DeviceUnavailableError, ModelPackageError
+from chexnet.inference.io.image import Image
+from chexnet.inference.package.card import CAMS_NAME, CARD_KEY, INPUT_NAME, PROBS_NAME, ModelCard
+from chexnet.inference.package.hashing import file_sha256
+from chexnet.inference.scoring.prediction import ModelId, Prediction
+from chexnet.inference.scoring.prepare import PreparedInput, prepare_input
+from chexnet.inference.scoring.tta import TTA_MODES, check_tta, merge_cams, merge_probs
+
+log = logging.getLogger(__name__)
+
+DEVICES = ("auto", "cpu", "cuda", "tensorrt")
+#: Below this share of the image inside the crop box, the result carries a warning.
+MIN_SEEN_FRACTION = 0.7
+_PROVIDER = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
+             "tensorrt": "TensorrtExecutionProvider"}
+
+
+def _loadable(*names: str) -> bool:
+    for name in names:
+        try:
+            ctypes.CDLL(name)
+            return True
+        except OSError:
+            continue
+    return False
+
+
+def select_providers(device: str = "auto") -> list[str]:
+    """Execution providers to ask ONNX Runtime for, best first."""
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {device!r}")
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    available = set(ort.get_available_providers())
+    gpu = _loadable("libcuda.so.1", "nvcuda.dll")
+    if device == "auto":
+        wanted = []
+        if gpu and "TensorrtExecutionProvider" in available and _loadable(
+                "libnvinfer.so.10", "libnvinfer.so.8", "nvinfer_10.dll"):
+            wanted.append("TensorrtExecutionProvider")
+        if gpu and "CUDAExecutionProvider" in available:
+            wanted.append("CUDAExecutionProvider")
+        return [*wanted, "CPUExecutionProvider"]
+    provider = _PROVIDER[device]
+    if provider not in available:
+        raise DeviceUnavailableError(
+            f"--device {device}: this onnxruntime build has no {provider} "
+            f"(it has {', '.join(sorted(available))}); install onnxruntime-gpu")
+    if not gpu:
+        raise DeviceUnavailableError(f"--device {device}: no NVIDIA GPU driver found on this "
+                                     "machine; use --device cpu or auto")
+    if device == "tensorrt":  # TensorRT hands the nodes it cannot build to CUDA, then the CPU
+        return [provider, "CUDAExecutionProvider", "CPUExecutionProvider"]
+    return [provider, "CPUExecutionProvider"]
+
+
+@dataclass(frozen=True)
+class RawOutput:
+    probs: np.ndarray  # [N, C]
+    cams: np.ndarray  # [N, C, h, w]
+
+
+class Engine:
+    """Run a model package on images.
+
+    Parameters
+    ----------
+    package
+        Path to a model package (``.onnx`` with a model card in its metadata).
+    device
+        ``auto`` (default), ``cpu``, ``cuda`` or ``tensorrt``.
+    batch_size
+        Model inputs per ONNX Runtime call: images without test-time augmentation, crops with
+        it (an image's crops may span two calls).
+    threads
+        Intra-op threads for the CPU provider (default: ONNX Runtime's choice, the core count).
+    check_registry
+        Refuse a registered package whose file changed, or external data outside its folder
+        (only ``chexnet models add``, which is re-registering the file, turns this off).
+    tta
+        Test-time augmentation for :meth:`predict`: ``none``, ``five-crop`` or ``ten-crop``
+        (:mod:`chexnet.inference.scoring.tta`). Default (None): the card's ``tta``, the augmentation
+        its operating thresholds were chosen with; ``predict(..., tta=...)`` overrides per call.
+    spin
+        Let ONNX Runtime's CPU threads busy-wait between operators (its default). The screener
+        turns it off: its decode processes need the same cores, and spinning threads take them.
+    """
+
+    def __init__(self, package: str | Path, *, device: str = "auto", batch_size: int = 8,
+                 threads: int | None = None, check_registry: bool = True,
+                 tta: str | None = None, spin: bool = True) -> None:
+        self.path = Path(package)
+        if not self.path.is_file():
+            raise ModelPackageError(self.path, "model package not found",
+                                    "pass an existing .onnx file with --model, or see "
+                                    "`chexnet models`")
+        from chexnet.inference.package.registry import (
+            verify_package,  # registry uses Engine: import here, not at top
+        )
+
+        if check_registry:  # changed since registered? external data outside its folder?
+            verify_package(self.path)
+        self.batch_size = max(1, int(batch_size))
+        self.sha256 = file_sha256(self.path)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        if threads:
+            options.intra_op_num_threads = int(threads)
+        if not spin:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        providers = select_providers(device)
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=providers)
+        except Exception as err:  # onnxruntime raises its own untyped errors
+            raise ModelPackageError(self.path, f"ONNX Runtime cannot load it ({err})") from err
+        self.providers = tuple(self.session.get_providers())
+        if device in ("cuda", "tensorrt") and self.providers[0] != _PROVIDER[device]:
+            raise DeviceUnavailableError(
+                f"--device {device}: ONNX Runtime fell back to {self.providers[0]} (CUDA/cuDNN "
+                "libraries missing?); use --device cpu or install the CUDA runtime")
+        self.card = self._read_card()
+        self._check_graph()
+        if self.card.tta not in TTA_MODES:
+            raise ModelPackageError(self.path, f"its card names an unknown test-time "
+                                               f"augmentation {self.card.tta!r} (known: "
+                                               f"{', '.join(TTA_MODES)})")
+        self.tta = check_tta(tta) if tta is not None else self.card.tta
+        self.model_id = ModelId(self.card.name, self.card.version, self.sha256, self.card.demo)
+        self._thresholds = np.array([self.card.threshold(lb) for lb in self.card.labels],
+                                    dtype=np.float32)
+        log.info("model %s on %s", self.model_id.short, self.providers[0])
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.card.labels
+
+    def _read_card(self) -> ModelCard:
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if CARD_KEY not in meta:
+            raise ModelPackageError(self.path, "no model card in its metadata (a bare ONNX "
+                                               "graph, not a chexnet model package)")
+        try:
+            return ModelCard.from_json(meta[CARD_KEY])
+        except (ValueError, KeyError, TypeError) as err:
+            raise ModelPackageError(self.path, f"its model card is invalid ({err})") from err
+
+    def _check_graph(self) -> None:
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        outputs = {o.name: o for o in self.session.get_outputs()}
+        spec, n = self.card.preprocess, len(self.card.labels)
+        if set(inputs) != {INPUT_NAME} or not {PROBS_NAME, CAMS_NAME} <= set(outputs):
+            raise ModelPackageError(self.path, f"graph must take '{INPUT_NAME}' and return "
+                                               f"'{PROBS_NAME}' and '{CAMS_NAME}'; it takes "
+                                               f"{sorted(inputs)} and returns {sorted(outputs)}")
+        shape = inputs[INPUT_NAME].shape
+        expected = [spec.channels, spec.size, spec.size]
+        if len(shape) != 4 or [d for d in shape[1:]] != expected:
+            raise ModelPackageError(self.path, f"graph input shape {shape} disagrees with the "
+                                               f"card's preprocessing [N, {expected}]")
+        for name, rank in ((PROBS_NAME, 2), (CAMS_NAME, 4)):
+            dims = outputs[name].shape
+            if len(dims) != rank or (isinstance(dims[1], int) and dims[1] != n):
+                raise ModelPackageError(self.path, f"output '{name}' has shape {dims}; the card "
+                                                   f"lists {n} labels")
+        self._fixed_batch = isinstance(shape[0], int)
+
+    def run(self, batch: np.ndarray) -> RawOutput:
+        """Run preprocessed inputs [N, C, S, S] through the graph."""
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        step = 1 if self._fixed_batch else max(len(batch), 1)
+        probs, cams = [], []
+        for i in range(0, len(batch), step):
+            p, c = self.session.run([PROBS_NAME, CAMS_NAME], {INPUT_NAME: batch[i:i + step]})
+            probs.append(p)
+            cams.append(c)
+        return RawOutput(np.concatenate(probs), np.concatenate(cams))
+
+    def prepare(self, image: Image, *, tta: str | None = None) -> PreparedInput:
+        """Step one of :meth:`predict` (gate, crops; no model run): :func:`~.prepare.prepare_input`
+        with this engine's preprocessing and ``tta`` (default: the engine's)."""
+        return prepare_input(image, self.card.preprocess, self.tta if tta is None else tta)
+
+    def score(self, prepared: Sequence[PreparedInput]) -> list[Prediction]:
+        """Step two of :meth:`predict`: run the model on prepared inputs, one
+        :class:`Prediction` per input, in order.
+
+        All their model inputs (one per image, or its crops with test-time augmentation) go
+        through the model in run calls of ``batch_size`` inputs (an image's crops may span two);
+        crops' probabilities are averaged and their CAMs merged over the image
+        (:mod:`chexnet.inference.scoring.tta`); a gate-refused input becomes a ``not_analysed``
+        prediction in its place. The inputs may come from another process
+        (:func:`~.prepare.prepare_input` needs no session), but from this model's preprocessing.
+        """
+        todo = [p for p in prepared if p.analyse]
+        for p in todo:
+            if p.spec != self.card.preprocess:
+                raise ValueError(f"{p.path.name}: prepared for another model's preprocessing "
+                                 f"({p.spec}); this model's is {self.card.preprocess}")
+        if todo:
+            x = np.concatenate([p.model_input() for p in todo])
+            outs = [self.run(x[i:i + self.batch_size])
+                    for i in range(0, len(x), self.batch_size)]
+            probs = np.concatenate([o.probs for o in outs])
+            cams = np.concatenate([o.cams for o in outs])
+        results, at = [], 0
+        for p in prepared:
+            if not p.analyse:
+                results.append(Prediction(
+                    path=p.path, model=self.model_id, status="not_analysed", labels=self.labels,
+                    reasons=p.reasons, warnings=p.warnings, image_shape=p.image_shape, **p.uids))
+                continue
+            k = p.n_inputs
+            fields = _merged(p, probs[at:at + k], cams[at:at + k])
+            at += k
+            warnings = p.warnings + fields.pop("warnings")
+            results.append(Prediction(
+                path=p.path, model=self.model_id,
+                status="analysed_with_warnings" if warnings else "analysed",
+                labels=self.labels, thresholds=self._thresholds, image_shape=p.image_shape,
+                warnings=warnings, tta=p.tta, **fields, **p.uids))
+        return results
+
+    def predict(self, images: Iterable[Image], *, tta: str | None = None) -> list[Prediction]:
+        """Gate, preprocess and score images; one :class:`Prediction` per image, in order:
+        :meth:`score` of :meth:`prepare`, ``batch_size`` analysable images at a time (so at
+        most that many images' crops are held at once).
+
+        ``tta`` (default: the engine's, i.e. the card's unless the engine was given one):
+        ``five-crop``/``ten-crop`` average the crops' probabilities and merge their CAMs over the
+        whole image (:mod:`chexnet.inference.scoring.tta`); ``none`` scores the single centre crop.
+        """
+        mode = self.tta if tta is None else check_tta(tta)
+        results: list[Prediction] = []
+        pending: list[PreparedInput] = []
+        for image in images:
+            pending.append(self.prepare(image, tta=mode))
+            if sum(p.analyse for p in pending) >= self.batch_size:
+                results += self.score(pending)
+                pending = []
+        return results + self.score(pending)
+
+    def predict_one(self, image: Image) -> Prediction:
+        return self.predict([image])[0]
+
+
+def _merged(p: PreparedInput, probs: np.ndarray, cams: np.ndarray) -> dict:
+    """One image's model outputs (one row per crop) -> its Prediction fields."""
+    if p.tta == "none":
+        box = p.crop_box
+        seen = (box.x1 - box.x0) * (box.y1 - box.y0) / (p.image_shape[0] * p.image_shape[1])
+        return {"probabilities": probs[0].astype(np.float32), "cams": cams[0], "crop_box": box,
+                "warnings": _seen_warning(seen)}
+    merged, seen = merge_cams(cams, p.crops, p.frame, p.spec.size)
+    return {"probabilities": merge_probs(probs), "cams": merged, "crop_box": p.crop_box,
+            "warnings": _seen_warning(seen, f"the {p.tta} crops covered")}
+
+
+def _seen_warning(seen: float, what: str = "the model saw") -> tuple[str, ...]:
+    if seen < MIN_SEEN_FRACTION:
+        return (f"{what} only the central {seen:.0%} of the image (its input is square)",)
+    return ()

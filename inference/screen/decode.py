@@ -1,0 +1,206 @@
+"""Screening step 2, run in the decode worker processes: one file -> what the model needs.
+
+A worker reads one file, hashes it (duplicate detection), decodes it (JPEG 2000 and JPEG at the
+reduced resolution the model needs: :mod:`chexnet.inference.scoring.decode_size`) and prepares it
+for the model with :func:`chexnet.inference.scoring.prepare.prepare_input` (the intended-use
+gate and the 8-bit model crop(s): step one of ``Engine.predict``; the main process runs step
+two, ``Engine.score``). It returns only what the main process needs: that
+:class:`~chexnet.inference.scoring.prepare.PreparedInput` (a 224 x 224 crop before mean/std,
+50 kB; the ten crops of test-time augmentation, 0.5 MB), a small grey thumbnail for the
+report, the UIDs and the gate's reasons and warnings. Full-resolution pixels never cross the
+process boundary (a 1955 x 1841 CR is 7 MB as uint16), which keeps the pipe and the main
+process's memory small.
+With test-time augmentation the image is decoded at full resolution, since the crops are
+defined on it.
+
+Everything here must be picklable and import no ONNX Runtime: workers only decode.
+
+Test-only fault injection: the environment variable ``CHEXNET_TEST_DECODE_FAULTS`` (e.g.
+``crash=segv_*;hang=slow_*;kill=big_*``, file-name globs) makes this worker segfault, hang, or
+be SIGKILLed as the kernel's out-of-memory killer does, on matching files, so the tests can
+prove such a decoder fails that file only. It is read nowhere else and does nothing when unset.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image as PILImage
+
+from chexnet.inference.errors import ChexnetInputError, NotAnImageError
+from chexnet.inference.io.image import Image
+from chexnet.inference.io.sniff import sniff
+from chexnet.inference.io.study import load_image
+from chexnet.inference.package.hashing import sha256_file
+from chexnet.inference.preprocessing import PreprocessSpec
+from chexnet.inference.scoring.decode_size import model_min_side
+from chexnet.inference.scoring.prepare import PreparedInput, prepare_input
+
+#: Longest side of the report thumbnails (and of the CAM overlays drawn on them).
+THUMB_SIDE = 256
+FAULTS_ENV = "CHEXNET_TEST_DECODE_FAULTS"
+PHI_KEYWORDS = ("PatientName", "PatientID", "PatientBirthDate")
+
+
+@dataclass(frozen=True)
+class DecodeRequest:
+    path: str
+    spec: PreprocessSpec
+    max_pixels: int
+    thumb_path: str | None  # where the worker writes the grey thumbnail (JPEG)
+    include_phi: bool = False
+    tta: str = "none"  # the engine's test-time augmentation (chexnet.inference.scoring.tta)
+
+
+@dataclass(frozen=True)
+class DecodeOutcome:
+    """What a worker sends back for one file (small: no full-resolution pixels).
+
+    ``kind`` is ``analyse`` (``prepared`` ready for ``Engine.score``), ``not_analysed`` (the
+    gate or the file type says no; ``reasons`` says why) or ``error`` (unreadable; ``reasons``
+    holds the message).
+    """
+
+    path: str
+    kind: str
+    sha256: str | None = None
+    reasons: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    error_type: str | None = None
+    study_uid: str | None = None
+    series_uid: str | None = None
+    sop_instance_uid: str | None = None
+    image_shape: tuple[int, int] | None = None  # the decoded pixels (crop box, CAM frame)
+    full_shape: tuple[int, int] | None = None  # the file's image, when decoded reduced
+    prepared: PreparedInput | None = None  # when kind is analyse
+    thumb: np.ndarray | None = None
+    phi: dict[str, str] | None = None
+    decode_s: float = 0.0
+
+
+def worker_init() -> None:
+    """Pool initializer: on Linux, ask the kernel to kill this worker when its parent (the fork
+    server, or the run itself under spawn) dies, so a killed run (kill -9) leaves no decoder
+    behind, however stuck."""
+    from chexnet.inference.screen.forkserver import die_with_parent
+
+    die_with_parent()
+
+
+def load_for_model(path: Path, *, max_pixels: int, min_size: int | None) -> Image:
+    """The one place the screener loads pixels. ``min_size``: the shorter side the model's
+    preprocessing needs (JPEG 2000 and JPEG may then be decoded at a reduced resolution);
+    ``None``: full resolution."""
+    return load_image(path, max_pixels=max_pixels, min_size=min_size)
+
+
+def decode(request: DecodeRequest) -> DecodeOutcome:
+    """Worker entry point: never raises for a bad file, returns an ``error`` outcome instead."""
+    start = time.perf_counter()
+    path = Path(request.path)
+    _inject_test_fault(path)
+    try:
+        sha = sha256_file(path)
+        outcome = _decode(path, request, sha)
+    except NotAnImageError as err:  # an SR, a PDF, a DICOMDIR: read fine, nothing to screen
+        outcome = DecodeOutcome(request.path, "not_analysed", reasons=(_message(err),),
+                                error_type=type(err).__name__)
+    except ChexnetInputError as err:
+        outcome = DecodeOutcome(request.path, "error", reasons=(_message(err),),
+                                error_type=type(err).__name__)
+    except MemoryError:
+        outcome = DecodeOutcome(request.path, "error", error_type="MemoryError",
+                                reasons=("out of memory while decoding (raise the memory "
+                                         "available to the workers, or use fewer --workers)",))
+    except Exception as err:  # a reader bug must cost this file only, never the run
+        outcome = DecodeOutcome(request.path, "error", error_type=type(err).__name__,
+                                reasons=(f"could not be read ({type(err).__name__}: "
+                                         f"{_one_line(str(err))}; report this file to the "
+                                         "chexnet developers)",))
+    return _with_time(outcome, time.perf_counter() - start)
+
+
+def _decode(path: Path, request: DecodeRequest, sha: str) -> DecodeOutcome:
+    reduced_ok = request.tta == "none"  # TTA crops are defined on the full-resolution image
+    image = load_for_model(path, max_pixels=request.max_pixels,
+                           min_size=model_min_side(request.spec) if reduced_ok else None)
+    meta = image.metadata
+    common = dict(sha256=sha, study_uid=meta.study_uid, series_uid=meta.series_uid,
+                  sop_instance_uid=meta.sop_instance_uid, image_shape=image.shape,
+                  full_shape=image.full_shape if image.is_reduced else None,
+                  phi=read_phi(path) if request.include_phi else None)
+    display = image.display_u8()
+    thumb = make_thumbnail(display)
+    if request.thumb_path:
+        write_jpeg(thumb, Path(request.thumb_path))
+    prepared = prepare_input(image, request.spec, request.tta)
+    if not prepared.analyse:
+        return DecodeOutcome(request.path, "not_analysed", reasons=prepared.reasons,
+                             warnings=prepared.warnings, thumb=thumb, **common)
+    return DecodeOutcome(request.path, "analyse", warnings=prepared.warnings, thumb=thumb,
+                         prepared=prepared, **common)
+
+
+def make_thumbnail(display_u8: np.ndarray, side: int = THUMB_SIDE) -> np.ndarray:
+    pil = PILImage.fromarray(np.ascontiguousarray(display_u8))
+    pil.thumbnail((side, side), PILImage.Resampling.BILINEAR, reducing_gap=2.0)
+    return np.asarray(pil)
+
+
+def write_jpeg(pixels: np.ndarray, target: Path, quality: int = 85) -> None:
+    """Write atomically (temp name + rename), so a killed run never leaves half an image."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    PILImage.fromarray(pixels).save(tmp, format="JPEG", quality=quality)
+    os.replace(tmp, target)
+
+
+def read_phi(path: Path) -> dict[str, str]:
+    """Patient name, ID and birth date (only asked for with --include-phi; DICOM only)."""
+    if sniff(path) != "dicom":
+        return {}
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(PHI_KEYWORDS),
+                             force=True)
+    except Exception:  # the image itself was readable; missing PHI is no reason to fail it
+        return {}
+    return {k: str(ds.get(k, "") or "") for k in PHI_KEYWORDS}
+
+
+def _message(err: ChexnetInputError) -> str:
+    return _one_line(f"{err.problem} ({err.advice})")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _with_time(outcome: DecodeOutcome, seconds: float) -> DecodeOutcome:
+    from dataclasses import replace
+
+    return replace(outcome, decode_s=seconds)
+
+
+def _inject_test_fault(path: Path) -> None:
+    spec = os.environ.get(FAULTS_ENV)
+    if not spec:
+        return
+    for item in spec.split(";"):
+        action, _, pattern = item.partition("=")
+        if pattern and fnmatch.fnmatch(path.name, pattern):
+            if action == "crash":
+                import ctypes
+
+                ctypes.string_at(0)  # SIGSEGV, as a broken native decoder would
+            elif action == "hang":
+                time.sleep(3600)
+            elif action == "kill":
+                os.kill(os.getpid(), signal.SIGKILL)

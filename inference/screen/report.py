@@ -1,0 +1,78 @@
+"""``report.html``: the worklist a radiologist opens from the output folder.
+
+Rendered with Jinja2 with autoescaping on, so every string that comes from a file (paths,
+reasons, and patient data when ``--include-phi`` asks for it) is HTML-escaped. Images are
+small JPEGs in ``thumbs/`` referenced by relative paths: the folder can be moved or zipped and
+the report still opens.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import jinja2
+
+from chexnet.inference.screen.results import PHI_COLUMNS, RunModel, ScreenRow, write_atomic
+
+REPORT_NAME = "report.html"
+_TEMPLATES = Path(__file__).with_name("templates")
+
+
+def priority_text(mode: str) -> str:
+    if mode == "max-above-threshold":
+        return ("highest probability among findings at or above their operating point; images "
+                "with none follow, by abnormal score (highest finding probability)")
+    if mode == "abnormal":
+        return "abnormal score (highest finding probability)"
+    return f"probability of {mode}"
+
+
+def counts_of(rows: Sequence[ScreenRow]) -> dict[str, int]:
+    c = Counter(r.status for r in rows)
+    return {"total": len(rows), **{s: c.get(s, 0) for s in
+                                   ("ok", "not_analysed", "error", "duplicate")}}
+
+
+def render_report(rows: Sequence[ScreenRow], model: RunModel, out_dir: Path, *, mode: str,
+                  include_phi: bool, threshold_rule: str = "", card_description: str = "",
+                  run_text: str = "", shard: str = "", tta: str = "none") -> Path:
+    thresholds = dict(zip(model.labels, model.thresholds, strict=True))
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES), autoescape=True,
+                             undefined=jinja2.StrictUndefined)
+    html = env.get_template("screen_report.html.j2").render(
+        model=model, card_description=card_description, threshold_rule=threshold_rule,
+        counts=counts_of(rows), priority_text=priority_text(mode), run=run_text, shard=shard,
+        written=dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z"),
+        include_phi=include_phi, tta=tta,
+        rows=[_view(r, out_dir, include_phi, thresholds) for r in rows])
+    target = out_dir / REPORT_NAME
+    write_atomic(target, html)
+    return target
+
+
+def _view(r: ScreenRow, out_dir: Path, include_phi: bool, thresholds: dict[str, float]
+          ) -> dict:
+    probs = r.probabilities or {}
+    top = max(probs.items(), key=lambda kv: kv[1]) if probs else None
+    return {
+        "rank": r.rank, "path": r.path, "status": r.status,
+        "status_text": r.status.replace("_", " "), "reason": r.reason,
+        "warnings": r.warnings, "duplicate_of": r.duplicate_of, "study_uid": r.study_uid,
+        "thumb": _relative(r.thumb_path, out_dir), "cam": _relative(r.cam_path, out_dir),
+        "cam_finding": r.cam_finding or "",
+        "above": [{"label": lb, "p": probs[lb], "t": thresholds[lb]}
+                  for lb in r.findings_above_threshold],
+        "top": f"{top[0]} {top[1]:.2f}" if top else "",
+        "abnormal": r.abnormal_score, "priority": r.priority,
+        "phi": [(col.replace("_", " "), (r.phi or {}).get(key, ""))
+                for key, col in PHI_COLUMNS] if include_phi else [],
+    }
+
+
+def _relative(path: Path | None, out_dir: Path) -> str:
+    if path is None or not path.is_file():
+        return ""
+    return path.relative_to(out_dir).as_posix()

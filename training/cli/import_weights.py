@@ -1,0 +1,93 @@
+"""``chexnet import SRC --format FORMAT --out model.onnx``: public weights -> a checked package.
+
+Registered as a ``chexnet`` subcommand through the ``chexnet.commands`` entry point; torch is
+imported only when the command runs. The conversion lives in
+:mod:`chexnet.training.package.importers`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+FORMATS = ("arnoweng", "reproduce-chexnet", "torchxrayvision", "torchvision")
+
+EPILOG = """\
+formats:
+  arnoweng           arnoweng/CheXNet's model.pth.tar ({"state_dict": ...}, DataParallel
+                     DenseNet-121, 14 ChestX-ray14 labels; the source used Resize 256 +
+                     TenCrop 224, the package uses the single centre crop)
+  reproduce-chexnet  reproduce-chexnet's `checkpoint` (a whole pickled torchvision DenseNet-121,
+                     read with a restricted unpickler that admits only torchvision/torch.nn
+                     layer classes)
+  torchxrayvision    a torchxrayvision DenseNet-121 state dict (1 channel, 18 outputs,
+                     op_threshs); --labels (18 entries, empty = unused output) picks outputs
+  torchvision        a plain torchvision densenet121/resnet101 state dict (--arch) whose last
+                     layer has one output per --labels entry
+
+Files are only ever read with torch.load(weights_only=True): a file that needs unpickling of
+anything else is refused (unpickling can run arbitrary code). The package is reloaded in ONNX
+Runtime and compared with torch; import fails unless max |probs difference| <= 1e-4.
+Packages are marked demo unless --no-demo.
+
+examples:
+  chexnet import model.pth.tar --format arnoweng --out chexnet-arnoweng.onnx
+  chexnet import densenet121-res224-nih.pt --format torchxrayvision --out xrv-nih.onnx \\
+      --labels "Atelectasis,Consolidation,Infiltration,Pneumothorax,Edema,Emphysema,Fibrosis,\\
+Effusion,Pneumonia,Pleural_Thickening,Cardiomegaly,Nodule,Mass,Hernia,,,,"
+  chexnet import weights.pt --format torchvision --arch resnet101 --labels A,B,C --out m.onnx
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("import", help="convert public CheXNet weights into a model package",
+                       description="Convert public CheXNet-style weights (arnoweng, "
+                                   "reproduce-chexnet, torchxrayvision, torchvision) into a "
+                                   "model package checked against torch.", epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("source", type=Path, metavar="SRC", help="the weights file")
+    p.add_argument("--format", required=True, choices=FORMATS, dest="fmt",
+                   help="layout of SRC (see below)")
+    p.add_argument("--out", type=Path, required=True, help="output .onnx path")
+    p.add_argument("--labels", default=None,
+                   help="comma-separated label names in output order (required for "
+                        "torchvision; 18 entries, empty allowed, for torchxrayvision)")
+    p.add_argument("--arch", default="densenet121",
+                   choices=("densenet121", "resnet101", "vgg16"),
+                   help="backbone for --format torchvision (vgg16 is refused: no GAP+linear "
+                        "head for CAMs)")
+    p.add_argument("--name", help="package name (default imported-<format>)")
+    p.add_argument("--version", default="imported", help="package version (default imported)")
+    p.add_argument("--description", default="", help="free text prepended to the card's")
+    p.add_argument("--no-demo", action="store_true",
+                   help="mark the package as not a demo (the default marks it demo)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from chexnet.inference.cli.main import UsageError
+
+    try:
+        import torch
+    except ImportError as err:
+        raise UsageError("`chexnet import` needs torch: pip install 'chexnet[train]'") from err
+    from chexnet.training.package.export import ExportMismatchError, export_package
+    from chexnet.training.package.importers import ImportOptions, check_inputs, convert
+
+    labels = None
+    if args.labels is not None:
+        labels = tuple(s.strip() for s in args.labels.split(","))
+    opts = ImportOptions(fmt=args.fmt, labels=labels, arch=args.arch, name=args.name,
+                         version=args.version, demo=not args.no_demo,
+                         description=args.description)
+    try:
+        model, card = convert(args.source, opts)
+        torch.manual_seed(0)
+        report = export_package(model, card, args.out,
+                                check_inputs=check_inputs(card.preprocess))
+    except (FileNotFoundError, ValueError, ExportMismatchError) as err:
+        raise UsageError(str(err)) from err
+    print(f"wrote {report.path}: {card.name} {card.version} from {args.source.name} "
+          f"({args.fmt}), {len(card.labels)} labels, demo={card.demo}; ONNX Runtime vs torch: "
+          f"max |probs diff| {report.max_abs_diff_probs:.1e} (limit 1e-4)")
+    return 0

@@ -1,0 +1,185 @@
+"""``chexnet labels-from-reports``: training labels mined from free-text reports, in two steps.
+
+Registered as a ``chexnet`` subcommand through the ``chexnet.commands`` entry point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+EPILOG = """\
+Step 1 clusters the report clauses (the hospital CAD paper's method): each report's diagnosis is
+split into clauses on Chinese and Western punctuation (。；，、：.;,:!?), digits are removed,
+identical clauses are counted once, the distinct clauses are compared by normalised edit
+distance (rapidfuzz) and grouped by k-medoids (FasterPAM; k given, or the k in --k-range with the
+best silhouette). It writes into --out:
+  clusters.csv     the paper's Table I: medoid clause, size, images covered and their share,
+                   "single" (images where it is the only cluster), cumulative share, examples
+  label_map.csv    one row per cluster; EDIT its `label` column (pre-filled with a suggestion
+                   where one is found; clusters given the same label merge) and its `ignore`
+                   column (1 = leave the cluster out; an empty label is also left out)
+  clauses.csv      every distinct clause with its count and cluster
+  clustering.json  k, silhouettes, medoids, the reports file's sha256
+and prints the largest --top clusters and the share of images they cover together. The CSVs are
+UTF-8 with a BOM, so Excel shows Chinese text; the edited label map may be saved back as UTF-8
+or GBK/GB18030 (Excel's "CSV" on a Chinese Windows).
+
+Step 2 (--apply-map) writes labels.csv in chexnet-train's generic layout: `path` (relative to
+labels.csv), `patient_id` when the reports have a patient column, one 0/1 column per label.
+`normal` is 1 only when the report maps to `normal` and to no finding (a finding wins). Images
+whose clauses map to no label are left out of labels.csv and listed with the reason in
+unlabelled.csv (unknown is not normal). Clauses step 1 never saw (the reports file changed) join
+the cluster of their nearest medoid.
+
+With more than --max-unique distinct clauses, the most frequent --max-unique are clustered (the
+distance matrix is n^2 float32: 10,000 -> 400 MB) and the others join their nearest medoid.
+With more than --select-unique, k is chosen by silhouette on the --select-unique most frequent
+(a sub-matrix), then FasterPAM runs once at that k on all clustered clauses.
+
+The reports CSV: one row per image; an image column (path, relative to the CSV, or
+SOPInstanceUID with --images DIR in step 2); a diagnosis (or report) column; optional findings
+and patient_id columns. UTF-8 or GB18030 (--encoding for others).
+
+examples:
+  chexnet labels-from-reports reports.csv --out labels/                  # k by silhouette, 5:40
+  chexnet labels-from-reports reports.csv --out labels/ --k 12 --top 10 --min-size 100
+  # edit labels/label_map.csv, then:
+  chexnet labels-from-reports reports.csv --out labels/ --apply-map labels/label_map.csv
+  chexnet labels-from-reports reports.csv --out labels/ --apply-map labels/label_map.csv \\
+      --images /data/dicoms/                                             # SOPInstanceUID column
+  chexnet-train labels/labels.csv --labels abnormal --out runs/abnormal   # abnormal = not normal
+  chexnet-train labels/labels.csv --out runs/multi-label              # every label
+"""
+
+
+def _k_range(text: str) -> tuple[int, int]:
+    try:
+        lo, hi = (int(x) for x in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW:HIGH such as 5:40, got {text!r}") from None
+    if not 2 <= lo <= hi:
+        raise argparse.ArgumentTypeError(f"need 2 <= LOW <= HIGH, got {text!r}")
+    return lo, hi
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("labels-from-reports", help="mine training labels from free-text reports",
+                       description="Cluster report clauses into candidate labels (step 1), then "
+                                   "turn the edited label map into labels.csv for chexnet-train "
+                                   "(step 2, --apply-map).", epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("reports", type=Path, metavar="REPORTS.csv", help="one row per image")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
+    ks = p.add_mutually_exclusive_group()
+    ks.add_argument("--k", type=_positive, help="number of clusters")
+    ks.add_argument("--k-range", type=_k_range, default=(5, 40), metavar="LOW:HIGH",
+                    help="choose k in this range by silhouette (default 5:40)")
+    p.add_argument("--top", type=_positive, default=10, help="clusters to print (default 10)")
+    p.add_argument("--min-size", type=int, default=0, metavar="IMAGES",
+                   help="clusters covering fewer images start with ignore=1 in label_map.csv")
+    p.add_argument("--max-unique", type=_positive, default=10_000,
+                   help="most distinct clauses clustered directly (default 10000)")
+    p.add_argument("--select-unique", type=_positive, default=3_000,
+                   help="with more distinct clauses, k is chosen on this many most frequent "
+                        "ones, then FasterPAM runs once on all (default 3000)")
+    p.add_argument("--seed", type=int, default=0, help="k-medoids seed (default 0)")
+    p.add_argument("--encoding", help="the CSV's encoding (default: UTF-8, else GB18030)")
+    p.add_argument("--text-column", help="the column to mine (default: diagnosis, else report)")
+    p.add_argument("--apply-map", type=Path, metavar="MAP",
+                   help="step 2: the edited label_map.csv -> DIR/labels.csv")
+    p.add_argument("--images", type=Path, metavar="DIR",
+                   help="step 2 with a SOPInstanceUID column: folder of the DICOMs")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from chexnet.training.reports.report_files import read_reports
+
+    reports = read_reports(args.reports, args.encoding, args.text_column)
+    if args.apply_map is not None:
+        return _apply(args, reports)
+    from chexnet.training.reports.table import mine_clusters, write_clusters
+
+    m = mine_clusters(reports, args.k, args.k_range, args.max_unique, args.seed,
+                      args.select_unique)
+    write_clusters(m, args.out, args.min_size)
+    c = m.clustering
+    how = "given" if args.k else f"best silhouette in {args.k_range[0]}:{args.k_range[1]}"
+    print(f"{len(reports)} reports ({reports.text_column!r}, {reports.encoding}): "
+          f"{m.clauses.n_occurrences} clauses, {len(m.clauses)} distinct; k={c.k} ({how}, "
+          f"silhouette {c.silhouette:.3f})")
+    if not c.clustered.all():
+        print(f"  {int((~c.clustered).sum())} rare distinct clauses joined their nearest medoid "
+              f"(--max-unique {args.max_unique})")
+    print(f"largest {min(args.top, c.k)} of {c.k} clusters (images, share, cumulative share):")
+    for r in m.rows[:args.top]:
+        hint = f"  -> {r.suggestion}" if r.suggestion else ""
+        print(f"  {r.cluster:>3}  {r.images:>6}  {r.share:6.1%}  {r.cumulative_share:6.1%}  "
+              f"{r.medoid}{hint}")
+    from chexnet.training.reports.table import MIXED_DISTANCE, MIXED_SHARE
+
+    mixed = [r for r in m.rows if r.far_share >= MIXED_SHARE]
+    for r in mixed[:args.top]:
+        print(f"  check cluster {r.cluster} ({r.medoid}): {r.far_share:.0%} of its clauses "
+              f"are > {MIXED_DISTANCE} from the medoid, e.g. {r.farthest!r}; a larger --k "
+              "may split it")
+    if len(mixed) > args.top:
+        print(f"  ... and {len(mixed) - args.top} more clusters like these (clusters.csv: "
+              "far_share, farthest_clause)")
+    top = m.rows[min(args.top, c.k) - 1].cumulative_share
+    print(f"the top {min(args.top, c.k)} clusters cover {top:.1%} of the images")
+    print(f"wrote {args.out}/clusters.csv, label_map.csv, clauses.csv, clustering.json; edit "
+          f"label_map.csv, then add --apply-map {args.out / 'label_map.csv'}")
+    return 0
+
+
+def _apply(args: argparse.Namespace, reports) -> int:
+    from chexnet.inference.cli.main import UsageError
+    from chexnet.inference.package.hashing import sha256_file
+    from chexnet.training.reports.report_files import index_dicoms_by_uid
+    from chexnet.training.reports.table import (
+        apply_label_map,
+        clause_clusters,
+        label_counts,
+        read_label_map,
+        write_labels,
+    )
+
+    table, medoids = clause_clusters(args.out)
+    meta = json.loads((args.out / "clustering.json").read_text(encoding="utf-8"))
+    if meta.get("reports_sha256") != sha256_file(reports.source):
+        print(f"note: {reports.source} differs from the file step 1 clustered; clauses step 1 "
+              "did not see join their nearest medoid")
+    uid_paths = None
+    if reports.ref_kind == "uid":
+        if args.images is None:
+            raise UsageError(f"{reports.source} names images by SOPInstanceUID: give the DICOM "
+                             "folder with --images DIR")
+        uid_paths = index_dicoms_by_uid(args.images)
+    mapping = read_label_map(args.apply_map)
+    result = apply_label_map(reports, table, medoids, mapping, args.out, uid_paths)
+    written = write_labels(result, args.out, reports.has_patients)
+    print(f"{len(result.paths)} of {len(reports)} images labelled with {len(result.labels)} "
+          f"labels; {len(result.unlabelled)} left out (see {written['unlabelled.csv']})")
+    if result.unseen_clauses:
+        print(f"  {result.unseen_clauses} clauses were new and joined their nearest medoid")
+    if result.normal_overridden:
+        print(f"  {result.normal_overridden} reports said normal and named a finding: "
+              "labelled with the finding only")
+    print("  label  images  single")
+    for label, n, single in label_counts(result):
+        print(f"  {label}  {n}  {single}")
+    if not reports.has_patients:
+        print("  no patient column: chexnet-train will treat each image as its own patient "
+              "(add patient_id to split by patient)")
+    print(f"wrote {written['labels.csv']}")
+    return 0

@@ -1,0 +1,125 @@
+"""A training run's folder: configuration, splits, per-epoch log, checkpoints, validation outputs.
+
+```
+run/
+  run.json              config, data summary and split rule, status, best epoch, git commit
+  metrics.jsonl         one line per epoch (losses, lr, validation AUROCs, images/s)
+  splits/{train,val,test}_list.txt
+  best.pt               state dict of the lowest validation loss + what export needs
+  last.pt               model, optimiser and scheduler state: --resume continues from it
+  val_predictions.npz   validation probabilities of best.pt (export chooses thresholds on it)
+```
+
+Checkpoints are plain dicts of tensors and JSON-like values, always loaded with
+``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from chexnet.training.data.dataset import Splits
+from chexnet.training.data.labels import LabelTable
+
+CHECKPOINT_FORMAT = 1
+
+
+def git_commit(cwd: Path | None = None) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd or Path(__file__).parent,
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1, default=str))
+    tmp.replace(path)
+
+
+class RunFolder:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    @classmethod
+    def create(cls, path: Path, config: dict, splits: Splits, command: list[str],
+               data_path: Path) -> RunFolder:
+        run = cls(path)
+        run.path.mkdir(parents=True, exist_ok=True)
+        splits.write_lists(run.path / "splits")
+        _write_json(run.path / "run.json", {
+            "status": "started", "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "command": command, "config": config, "data_path": str(data_path.resolve()),
+            "data": splits.summary(),
+            "git_commit": git_commit(), "torch": torch.__version__,
+            "python": platform.python_version(), "machine": platform.machine()})
+        return run
+
+    @property
+    def info(self) -> dict:
+        return json.loads((self.path / "run.json").read_text())
+
+    def mark(self, status: str, epoch: int, **extra: Any) -> None:
+        info = self.info
+        info.update(status=status, last_epoch=epoch + 1, **extra,
+                    updated=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        _write_json(self.path / "run.json", info)
+
+    def log_epoch(self, record: dict) -> None:
+        with open(self.path / "metrics.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+            fh.flush()
+
+    def save_best(self, model: torch.nn.Module, config: Any, labels: tuple[str, ...],
+                  epoch: int) -> None:
+        _atomic_save({"format": CHECKPOINT_FORMAT, "model": model.state_dict(), "epoch": epoch,
+                      "arch": config.arch, "labels": list(labels),
+                      "config": config.to_dict()}, self.path / "best.pt")
+
+    def save_last(self, model, optimizer, scheduler, scaler, epoch: int, best: dict,
+                  config: Any) -> None:
+        _atomic_save({"format": CHECKPOINT_FORMAT, "model": model.state_dict(),
+                      "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                      "scaler": scaler.state_dict(),
+                      "epoch": epoch, "best": best, "arch": config.arch,
+                      "config": config.to_dict()}, self.path / "last.pt")
+
+    def load_last(self) -> dict | None:
+        path = self.path / "last.pt"
+        return torch.load(path, map_location="cpu", weights_only=True) if path.is_file() else None
+
+    def save_val_predictions(self, rows: np.ndarray, probs: np.ndarray, table: LabelTable,
+                             epoch: int) -> None:
+        tmp = self.path / "val_predictions.tmp.npz"
+        np.savez(tmp, ids=np.array([table.ids[i] for i in rows]), probs=probs,
+                 y=table.y[rows], labels=np.array(table.labels), epoch=np.array(epoch))
+        tmp.replace(self.path / "val_predictions.npz")
+
+    def load_val_predictions(self) -> dict[str, np.ndarray]:
+        with np.load(self.path / "val_predictions.npz") as f:
+            return {k: f[k] for k in f.files}
+
+
+def load_checkpoint(path: Path) -> dict:
+    """A best.pt/last.pt of this project (plain state dict + metadata), loaded safely."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or "model" not in state or "arch" not in state:
+        raise ValueError(f"{path}: not a chexnet-train checkpoint (no 'model'/'arch'); import "
+                         "other weights with `chexnet import`")
+    return state

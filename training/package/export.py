@@ -1,0 +1,141 @@
+"""Export a trained model to a chexnet model package and prove it matches torch.
+
+Following timm's ``utils/onnx.py`` habit: export, run ``onnx.checker``, then run the file in ONNX
+Runtime beside torch on the same inputs and refuse to report success unless they agree.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+
+from chexnet.inference.package.card import CAMS_NAME, INPUT_NAME, PROBS_NAME, ModelCard, attach_card
+from chexnet.inference.scoring.engine import Engine
+from chexnet.training.fit.cam_model import CamClassifier, ExportWrapper
+
+log = logging.getLogger(__name__)
+
+#: Largest accepted |probs_onnx - probs_torch| (the issue's contract).
+PROBS_TOLERANCE = 1e-4
+OPSET = 17
+
+
+class ExportMismatchError(RuntimeError):
+    """ONNX Runtime disagrees with torch on the exported graph."""
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    path: Path
+    max_abs_diff_probs: float
+    max_abs_diff_cams: float
+    n_inputs: int
+
+
+def export_package(model: CamClassifier, card: ModelCard, out: str | Path,
+                   check_inputs: np.ndarray | None = None) -> ExportReport:
+    """Write ``model`` with ``card`` to ``out`` (.onnx) and verify it against torch.
+
+    ``check_inputs`` are preprocessed images [N, C, S, S]; random ones are used when omitted
+    (pass real images: they exercise realistic activation ranges).
+    """
+    out = Path(out)
+    spec = card.preprocess
+    model = model.eval().float().cpu()
+    if check_inputs is None:
+        check_inputs = np.random.default_rng(0).standard_normal(
+            (2, spec.channels, spec.size, spec.size)).astype(np.float32)
+    wrapper = ExportWrapper(model).eval()
+    dummy = torch.from_numpy(np.ascontiguousarray(check_inputs[:1]))
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "raw.onnx"
+        # The TorchScript exporter: it gives a dynamic batch axis from a batch-1 example and
+        # ONNX Runtime fuses its graph well. The torch.export-based exporter (default since
+        # torch 2.9) specialises the batch dimension to the example's; revisit when it does not.
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=DeprecationWarning,
+                                    message=r".*legacy TorchScript-based ONNX export")
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx")
+            torch.onnx.export(wrapper, (dummy,), str(raw), input_names=[INPUT_NAME],
+                              output_names=[PROBS_NAME, CAMS_NAME], opset_version=OPSET,
+                              dynamic_axes={INPUT_NAME: {0: "batch"}, PROBS_NAME: {0: "batch"},
+                                            CAMS_NAME: {0: "batch"}},
+                              dynamo=False)
+        proto = onnx.load(str(raw))
+    proto.producer_name = "chexnet"
+    proto.doc_string = f"{card.name} {card.version}: {card.arch}, {len(card.labels)} labels"
+    attach_card(proto, card)
+    onnx.checker.check_model(proto, full_check=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp_out = out.with_name(out.name + ".part")
+    onnx.save(proto, str(tmp_out))
+    try:
+        report = _verify(wrapper, tmp_out, check_inputs)
+    except Exception:
+        tmp_out.unlink(missing_ok=True)
+        raise
+    tmp_out.replace(out)
+    report = ExportReport(out, report.max_abs_diff_probs, report.max_abs_diff_cams,
+                          report.n_inputs)
+    log.info("exported %s: max |probs diff| %.2e, max |cams diff| %.2e on %d inputs",
+             out, report.max_abs_diff_probs, report.max_abs_diff_cams, report.n_inputs)
+    return report
+
+
+def _verify(wrapper: ExportWrapper, path: Path, inputs: np.ndarray) -> ExportReport:
+    engine = Engine(path, device="cpu")  # also validates the card against the graph
+    got = engine.run(inputs)
+    with torch.no_grad():
+        p, c = wrapper(torch.from_numpy(np.ascontiguousarray(inputs)))
+    dp = float(np.max(np.abs(got.probs - p.numpy())))
+    dc = float(np.max(np.abs(got.cams - c.numpy())))
+    scale = float(np.max(np.abs(c.numpy()))) or 1.0
+    if dp > PROBS_TOLERANCE or dc > 1e-3 * scale:
+        raise ExportMismatchError(
+            f"{path.name}: ONNX Runtime and torch disagree (max |probs diff| {dp:.2e}, "
+            f"limit {PROBS_TOLERANCE:.0e}; max |cams diff| {dc:.2e})")
+    return ExportReport(path, dp, dc, len(inputs))
+
+
+def untrained_card(arch: str = "densenet121") -> ModelCard:
+    from chexnet.inference.package.card import CHESTXRAY14_LABELS
+    from chexnet.inference.preprocessing import PreprocessSpec
+
+    return ModelCard(
+        name=f"untrained-{arch}", version="0.0.0", labels=CHESTXRAY14_LABELS,
+        preprocess=PreprocessSpec(), thresholds={}, demo=True, arch=arch,
+        description="UNTRAINED: random weights, seed 0. Its scores and heatmaps are meaningless; "
+                    "it exists to exercise the pipeline until a trained model is installed.",
+        training_data={"images": 0, "note": "none: never trained"})
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m chexnet.training.package.export --untrained densenet121 --out model.onnx``."""
+    import argparse
+
+    from chexnet.training.fit.cam_model import ARCHS, build_model
+
+    parser = argparse.ArgumentParser(
+        prog="python -m chexnet.training.package.export",
+        description="Write an UNTRAINED (random weights) model package, checked against torch, "
+                    "to try the pipeline end to end. Its scores mean nothing; the card says so.")
+    parser.add_argument("--untrained", choices=ARCHS, required=True, help="backbone")
+    parser.add_argument("--out", required=True, type=Path, help="output .onnx path")
+    args = parser.parse_args(argv)
+    torch.manual_seed(0)
+    report = export_package(build_model(args.untrained, 14), untrained_card(args.untrained),
+                            args.out)
+    print(f"wrote {report.path} (ONNX Runtime vs torch: max |probs diff| "  # noqa: T201
+          f"{report.max_abs_diff_probs:.1e})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
