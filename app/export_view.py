@@ -7,6 +7,7 @@ from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPixmap
 
 from chexnet.inference.io.image import Image
+from chexnet.inference.package.card import DEMO_NOTICE
 from chexnet.inference.render.text import model_header, prediction_text
 from chexnet.inference.scoring.engine import Engine
 from chexnet.inference.scoring.prediction import Prediction
@@ -22,7 +23,7 @@ def legend_lines(pred: Prediction | None, finding: str | None, threshold: float,
     lines = [(f"{pred.model.name} {pred.model.version}", True),
              (f"sha256 {pred.model.sha256[:16]}…", False)]
     if pred.model.demo:
-        lines.append(("DEMO MODEL - not for clinical use", True))
+        lines.append((DEMO_NOTICE, True))
     if not pred.analysed:
         lines += [(f"Not analysed: {r}", True) for r in pred.reasons]
         return lines

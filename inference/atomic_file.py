@@ -1,27 +1,60 @@
 """Write a whole file or nothing: a temporary file in the same folder, fsync, rename.
 
-Used for everything a crash must not leave half-written: the model registry, the screening
-CSV and HTML report.
+The one writer for everything a crash must not leave half-written: the model registry and the
+user's model packages, the screening journal's header, CSV, HTML report and thumbnails, the
+training run's checkpoints and JSON files.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 
-def write_atomic(target: Path, data: str | bytes) -> None:
-    """Replace ``target`` with ``data`` (text is written as UTF-8, newlines untranslated)."""
+@contextmanager
+def atomic_output(target: str | Path, *, sync_dir: bool = False) -> Iterator[BinaryIO]:
+    """A binary file to write ``target``'s new content into; on a clean exit it is flushed,
+    fsynced and renamed over ``target``, on an exception it is deleted and ``target`` is left
+    as it was. ``sync_dir`` also fsyncs the folder, so the rename itself survives a power cut.
+
+    The temporary name does not repeat ``target``'s name: a name that is not valid UTF-8 (a
+    file from a foreign file system) must not make the writer fail.
+    """
     target = Path(target)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    payload = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".chexnet-", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    if sync_dir:
+        fsync_dir(target.parent)
+
+
+def write_atomic(target: str | Path, data: str | bytes, *, sync_dir: bool = False) -> None:
+    """Replace ``target`` with ``data`` (text is written as UTF-8, newlines untranslated)."""
+    with atomic_output(target, sync_dir=sync_dir) as fh:
+        fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+
+
+def fsync_dir(folder: str | Path) -> None:
+    """Make a rename or a new file in ``folder`` durable (a no-op where folders cannot be
+    opened, e.g. on Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -21,8 +21,10 @@ from PIL import Image as PILImage
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+#: Test-time augmentation modes a card may name (how they crop: chexnet.inference.scoring.tta).
+TTA_MODES = ("none", "five-crop", "ten-crop")
 #: Above this many crop areas, the resized whole image is not built (see resize_and_crop).
-_MAX_RESIZED_CROPS = 16
+MAX_RESIZED_CROPS = 16
 
 _INTERPOLATION = {"bilinear": PILImage.Resampling.BILINEAR,
                   "bicubic": PILImage.Resampling.BICUBIC,
@@ -95,7 +97,7 @@ def resize_and_crop(display_u8: np.ndarray, spec: PreprocessSpec) -> tuple[np.nd
     box = CropBox(left * sx, top * sy, (left + spec.size) * sx, (top + spec.size) * sy)
     pil = PILImage.fromarray(np.ascontiguousarray(display_u8))
     resample = _INTERPOLATION[spec.interpolation]
-    if new_h * new_w > _MAX_RESIZED_CROPS * spec.size * spec.size:
+    if new_h * new_w > MAX_RESIZED_CROPS * spec.size * spec.size:
         # A pathologically elongated image (1 x 60000 would resize to gigabytes): resample only
         # the crop's source region. Same scale and sample positions as below; float rounding
         # moves a few pixels by one grey level, so ordinary images keep the exact path.

@@ -22,11 +22,14 @@ from chexnet.inference.errors import (
 )
 from chexnet.inference.io.dicom_reader import DEFAULT_MAX_PIXELS
 from chexnet.inference.io.study import Instance, scan
+from chexnet.inference.package.install import add_package, remove_package
 from chexnet.inference.package.lookup import list_models, resolve_model, sample_study_path
-from chexnet.inference.package.registry import add_package, remove_package, user_models_dir
-from chexnet.inference.render.text import model_header, prediction_text, safe_name, write_cam_png
+from chexnet.inference.package.registry import user_models_dir
+from chexnet.inference.render.overlay import write_cam_png
+from chexnet.inference.render.text import model_header, prediction_text, safe_name
 from chexnet.inference.scoring.engine import DEVICES, Engine
 from chexnet.inference.scoring.tta import TTA_MODES
+from chexnet.inference.status import Status
 
 log = logging.getLogger(__name__)
 
@@ -270,7 +273,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         json.dump(doc, out, indent=2)
         out.write("\n")
     elif results or failures:
-        n_ok = sum(r["status"] != "not_analysed" for r in results)
+        n_ok = sum(r["status"] != Status.NOT_ANALYSED for r in results)
         print(f"\n{n_ok} analysed, {len(results) - n_ok} not analysed, "
               f"{len(failures)} unreadable", file=out)
     return EXIT_INPUT_FAILED if failures else EXIT_OK

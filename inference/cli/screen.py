@@ -11,10 +11,12 @@ import time
 from pathlib import Path
 
 from chexnet.inference.io.dicom_reader import DEFAULT_MAX_PIXELS
+from chexnet.inference.package.card import DEMO_NOTICE
 from chexnet.inference.scoring.engine import DEVICES
 from chexnet.inference.scoring.tta import TTA_MODES
 from chexnet.inference.screen.discovery import ScreenConfigError
 from chexnet.inference.screen.pipeline import DEFAULT_TIMEOUT_S, ScreenProgress, ScreenRow, screen
+from chexnet.inference.status import Status
 
 SCREEN_EPILOG = """\
 examples:
@@ -96,7 +98,7 @@ class _Progress:
         self.last_log = time.monotonic()
 
     def row(self, row: ScreenRow) -> None:
-        if row.status == "error":
+        if row.status is Status.ERROR:
             self.write(f"error: {row.path}: {row.reason}")
 
     def progress(self, p: ScreenProgress) -> None:
@@ -152,7 +154,7 @@ def cmd_screen(args: argparse.Namespace) -> int:
     if m is not None:
         print(f"model  {m.name} {m.version}  sha256 {m.sha256}")
         if m.demo:
-            print("!! DEMO MODEL: not for clinical use.")
+            print(f"!! {DEMO_NOTICE}")
     print(summary.text())
     print(f"worklist: {summary.csv_path}\nreport:   {summary.report_path}")
     if summary.cancelled:

@@ -25,6 +25,9 @@ DEFAULT_THRESHOLD = 0.5
 #: single-disease task). Cards written before this field existed are multi-label.
 TASKS = ("multi-label", "single-label")
 
+#: What every output of a demo model says (the card's ``demo`` flag), in one spelling.
+DEMO_NOTICE = "DEMO MODEL: not for clinical use."
+
 #: ChestX-ray14's 14 pathologies in the order of the NIH release and the CheXNet paper.
 CHESTXRAY14_LABELS = (
     "Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia",

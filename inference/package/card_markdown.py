@@ -8,9 +8,9 @@ bundled model's page is current).
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-from chexnet.inference.package.card import ModelCard
+from chexnet.inference.package.card import DEMO_NOTICE, ModelCard
+from chexnet.inference.package.verify import open_package
 
 
 def _fmt(value: object) -> str:
@@ -25,7 +25,7 @@ def _esc(text: object) -> str:
 def card_markdown(card: ModelCard, sha256: str, file_name: str) -> str:
     lines = [f"# Model card: {_esc(card.name)} {_esc(card.version)}", ""]
     if card.demo:
-        lines += ["> **DEMO MODEL: not for clinical use.** " + _esc(card.description), ""]
+        lines += [f"> **{DEMO_NOTICE}** " + _esc(card.description), ""]
     elif card.description:
         lines += [_esc(card.description), ""]
     p = card.preprocess
@@ -71,14 +71,12 @@ def card_markdown(card: ModelCard, sha256: str, file_name: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from chexnet.inference.scoring.engine import Engine
-
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
         sys.stderr.write("usage: python -m chexnet.inference.package.card_markdown PACKAGE.onnx\n")
         return 2
-    engine = Engine(Path(args[0]), device="cpu")
-    sys.stdout.write(card_markdown(engine.card, engine.sha256, Path(args[0]).name))
+    package = open_package(args[0])
+    sys.stdout.write(card_markdown(package.card, package.sha256, package.path.name))
     return 0
 
 

@@ -2,8 +2,9 @@
 
 ``--model SPEC`` resolves, in this order: an existing file path; a name registered with
 ``chexnet models add``; another package file in the user models folder; a bundled package name.
-Every package is verified before use (registered sha256, external data inside its folder); the
-card and graph are checked by :class:`~chexnet.inference.scoring.engine.Engine`.
+:func:`resolve_model` returns the package verified (:func:`~.verify.open_package`: registered
+sha256, external data inside its folder, card and graph), ready for
+:class:`~chexnet.inference.scoring.engine.Engine`, which does not check it again.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from pathlib import Path
 
 from chexnet.inference.errors import ChexnetError, ChexnetInputError, ModelPackageError
 from chexnet.inference.package.card import ModelCard
-from chexnet.inference.package.registry import load_registry, user_models_dir, verify_package
-from chexnet.inference.scoring.engine import Engine, file_sha256
+from chexnet.inference.package.hashing import file_sha256
+from chexnet.inference.package.registry import load_registry, user_models_dir
+from chexnet.inference.package.verify import VerifiedPackage, open_package
 
-__all__ = ["DEFAULT_MODEL_FILE", "SAMPLE_STUDY_FILE", "ModelListing", "available_models",
-           "bundled_models_dir", "list_models", "resolve_model", "sample_study_path",
-           "user_models_dir"]
+__all__ = ["DEFAULT_MODEL_FILE", "SAMPLE_STUDY_FILE", "ModelListing", "bundled_models_dir",
+           "list_models", "resolve_model", "sample_study_path", "user_models_dir"]
 
 DEFAULT_MODEL_FILE = "default.onnx"
 SAMPLE_STUDY_FILE = "RG1_J2KR.dcm"
@@ -55,31 +56,25 @@ def _bundled_packages() -> dict[str, Path]:
     return {p.stem: p for p in sorted(folder.glob("*.onnx"))} if folder.is_dir() else {}
 
 
-def available_models() -> list[Path]:
-    """Bundled packages first, then the user's, each sorted by name."""
-    return [*_bundled_packages().values(),
-            *(p for _, p in sorted(_user_packages().items()))]
-
-
-def resolve_model(spec: str | Path | None) -> Path:
-    """A verified package path from a path, a package name, or ``None`` for the bundled default.
+def resolve_model(spec: str | Path | None) -> VerifiedPackage:
+    """A verified package from a path, a package name, or ``None`` for the bundled default.
 
     An existing file path wins, then user package names (registered first), then bundled names.
     """
     if spec is None:
         default = bundled_models_dir() / DEFAULT_MODEL_FILE
         if default.is_file():
-            return default
+            return open_package(default)
         raise ModelPackageError(
             None, "no default model package is installed with this copy of chexnet",
             "pass --model PATH to a package made by `chexnet export`, or a name from "
             "`chexnet models` (see the README)")
     path = Path(spec).expanduser()
     if path.is_file():
-        return verify_package(path)
+        return open_package(path)
     for packages in (_user_packages(), _bundled_packages()):
         if str(spec) in packages:
-            return verify_package(packages[str(spec)])
+            return open_package(packages[str(spec)])
     names = ", ".join(sorted({*_user_packages(), *_bundled_packages()})) or "none installed"
     raise ModelPackageError(path, "no such model package file or name",
                             f"known names: {names}; add one with `chexnet models add PKG`")
@@ -114,7 +109,7 @@ def _listing(name: str, source: str, path: Path, registered: str | None) -> Mode
     sha = None
     try:
         sha = file_sha256(path)
-        card = Engine(path, device="cpu").card  # verifies the package too
+        card = open_package(path).card
     except ChexnetError as err:
         return ModelListing(name, source, str(path), registered, sha256=sha,
                             problem=_reason(err))

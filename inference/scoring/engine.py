@@ -19,11 +19,12 @@ import onnxruntime as ort
 
 from chexnet.inference.errors import DeviceUnavailableError, ModelPackageError
 from chexnet.inference.io.image import Image
-from chexnet.inference.package.card import CAMS_NAME, CARD_KEY, INPUT_NAME, PROBS_NAME, ModelCard
-from chexnet.inference.package.hashing import file_sha256
+from chexnet.inference.package.card import CAMS_NAME, INPUT_NAME, PROBS_NAME
+from chexnet.inference.package.verify import VerifiedPackage, open_package
 from chexnet.inference.scoring.prediction import ModelId, Prediction
 from chexnet.inference.scoring.prepare import PreparedInput, prepare_input
-from chexnet.inference.scoring.tta import TTA_MODES, check_tta, merge_cams, merge_probs
+from chexnet.inference.scoring.tta import check_tta, merge_cams, merge_probs
+from chexnet.inference.status import Status
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,10 @@ class Engine:
     Parameters
     ----------
     package
-        Path to a model package (``.onnx`` with a model card in its metadata).
+        A model package (``.onnx`` with a model card in its metadata): a path, verified here
+        (:func:`~chexnet.inference.package.verify.open_package`), or the
+        :class:`~chexnet.inference.package.verify.VerifiedPackage` that
+        :func:`~chexnet.inference.package.lookup.resolve_model` returns (not checked again).
     device
         ``auto`` (default), ``cpu``, ``cuda`` or ``tensorrt``.
     batch_size
@@ -94,8 +98,8 @@ class Engine:
     threads
         Intra-op threads for the CPU provider (default: ONNX Runtime's choice, the core count).
     check_registry
-        Refuse a registered package whose file changed, or external data outside its folder
-        (only ``chexnet models add``, which is re-registering the file, turns this off).
+        Refuse a registered package whose file changed (for a path; only code that is
+        re-registering the file turns this off).
     tta
         Test-time augmentation for :meth:`predict`: ``none``, ``five-crop`` or ``ten-crop``
         (:mod:`chexnet.inference.scoring.tta`). Default (None): the card's ``tta``, the augmentation
@@ -105,22 +109,16 @@ class Engine:
         turns it off: its decode processes need the same cores, and spinning threads take them.
     """
 
-    def __init__(self, package: str | Path, *, device: str = "auto", batch_size: int = 8,
-                 threads: int | None = None, check_registry: bool = True,
+    def __init__(self, package: str | Path | VerifiedPackage, *, device: str = "auto",
+                 batch_size: int = 8, threads: int | None = None, check_registry: bool = True,
                  tta: str | None = None, spin: bool = True) -> None:
-        self.path = Path(package)
-        if not self.path.is_file():
-            raise ModelPackageError(self.path, "model package not found",
-                                    "pass an existing .onnx file with --model, or see "
-                                    "`chexnet models`")
-        from chexnet.inference.package.registry import (
-            verify_package,  # registry uses Engine: import here, not at top
-        )
-
-        if check_registry:  # changed since registered? external data outside its folder?
-            verify_package(self.path)
+        if not isinstance(package, VerifiedPackage):  # resolve_model's result is verified
+            package = open_package(package, check_registry=check_registry)
+        self.package = package
+        self.path = package.path
+        self.sha256 = package.sha256
+        self.card = package.card
         self.batch_size = max(1, int(batch_size))
-        self.sha256 = file_sha256(self.path)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
@@ -138,12 +136,7 @@ class Engine:
             raise DeviceUnavailableError(
                 f"--device {device}: ONNX Runtime fell back to {self.providers[0]} (CUDA/cuDNN "
                 "libraries missing?); use --device cpu or install the CUDA runtime")
-        self.card = self._read_card()
-        self._check_graph()
-        if self.card.tta not in TTA_MODES:
-            raise ModelPackageError(self.path, f"its card names an unknown test-time "
-                                               f"augmentation {self.card.tta!r} (known: "
-                                               f"{', '.join(TTA_MODES)})")
+        self._fixed_batch = package.fixed_batch
         self.tta = check_tta(tta) if tta is not None else self.card.tta
         self.model_id = ModelId(self.card.name, self.card.version, self.sha256, self.card.demo)
         self._thresholds = np.array([self.card.threshold(lb) for lb in self.card.labels],
@@ -153,36 +146,6 @@ class Engine:
     @property
     def labels(self) -> tuple[str, ...]:
         return self.card.labels
-
-    def _read_card(self) -> ModelCard:
-        meta = self.session.get_modelmeta().custom_metadata_map
-        if CARD_KEY not in meta:
-            raise ModelPackageError(self.path, "no model card in its metadata (a bare ONNX "
-                                               "graph, not a chexnet model package)")
-        try:
-            return ModelCard.from_json(meta[CARD_KEY])
-        except (ValueError, KeyError, TypeError) as err:
-            raise ModelPackageError(self.path, f"its model card is invalid ({err})") from err
-
-    def _check_graph(self) -> None:
-        inputs = {i.name: i for i in self.session.get_inputs()}
-        outputs = {o.name: o for o in self.session.get_outputs()}
-        spec, n = self.card.preprocess, len(self.card.labels)
-        if set(inputs) != {INPUT_NAME} or not {PROBS_NAME, CAMS_NAME} <= set(outputs):
-            raise ModelPackageError(self.path, f"graph must take '{INPUT_NAME}' and return "
-                                               f"'{PROBS_NAME}' and '{CAMS_NAME}'; it takes "
-                                               f"{sorted(inputs)} and returns {sorted(outputs)}")
-        shape = inputs[INPUT_NAME].shape
-        expected = [spec.channels, spec.size, spec.size]
-        if len(shape) != 4 or [d for d in shape[1:]] != expected:
-            raise ModelPackageError(self.path, f"graph input shape {shape} disagrees with the "
-                                               f"card's preprocessing [N, {expected}]")
-        for name, rank in ((PROBS_NAME, 2), (CAMS_NAME, 4)):
-            dims = outputs[name].shape
-            if len(dims) != rank or (isinstance(dims[1], int) and dims[1] != n):
-                raise ModelPackageError(self.path, f"output '{name}' has shape {dims}; the card "
-                                                   f"lists {n} labels")
-        self._fixed_batch = isinstance(shape[0], int)
 
     def run(self, batch: np.ndarray) -> RawOutput:
         """Run preprocessed inputs [N, C, S, S] through the graph."""
@@ -226,8 +189,9 @@ class Engine:
         for p in prepared:
             if not p.analyse:
                 results.append(Prediction(
-                    path=p.path, model=self.model_id, status="not_analysed", labels=self.labels,
-                    reasons=p.reasons, warnings=p.warnings, image_shape=p.image_shape, **p.uids))
+                    path=p.path, model=self.model_id, status=Status.NOT_ANALYSED,
+                    labels=self.labels, reasons=p.reasons, warnings=p.warnings,
+                    image_shape=p.image_shape, **p.uids))
                 continue
             k = p.n_inputs
             fields = _merged(p, probs[at:at + k], cams[at:at + k])
@@ -235,7 +199,7 @@ class Engine:
             warnings = p.warnings + fields.pop("warnings")
             results.append(Prediction(
                 path=p.path, model=self.model_id,
-                status="analysed_with_warnings" if warnings else "analysed",
+                status=Status.of_scoring(True, warnings),
                 labels=self.labels, thresholds=self._thresholds, image_shape=p.image_shape,
                 warnings=warnings, tta=p.tta, **fields, **p.uids))
         return results

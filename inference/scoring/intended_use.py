@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chexnet.inference.io.image import Image
+from chexnet.inference.status import Status
 
 RADIOGRAPH_MODALITIES = frozenset({"CR", "DX", "DR", "RG"})
 FRONTAL_VIEWS = frozenset({"PA", "AP"})
@@ -35,10 +36,9 @@ class GateDecision:
     warnings: tuple[str, ...]  # what to say next to the scores
 
     @property
-    def status(self) -> str:
-        if not self.analyse:
-            return "not_analysed"
-        return "analysed_with_warnings" if self.warnings else "analysed"
+    def status(self) -> Status:
+        """The gate's verdict in the one status vocabulary."""
+        return Status.of_scoring(self.analyse, self.warnings)
 
 
 def check_intended_use(image: Image) -> GateDecision:

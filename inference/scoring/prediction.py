@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from chexnet.inference.preprocessing import CropBox
+from chexnet.inference.status import Status
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,8 @@ class Finding:
 class Prediction:
     """The result for one image.
 
-    ``status`` is ``analysed``, ``analysed_with_warnings`` or ``not_analysed``; scores and CAMs
+    ``status`` (:class:`~chexnet.inference.status.Status`) is ``analysed``,
+    ``analysed_with_warnings`` or ``not_analysed``; scores and CAMs
     exist only when analysed. ``cams`` holds the raw CAMs at feature-map resolution [C, h, w], in
     label order, over ``crop_box``; :mod:`chexnet.inference.render.cam` maps them onto the image.
     With test-time augmentation (``tta`` other than ``none``) they are the crops' CAMs merged
@@ -48,7 +50,7 @@ class Prediction:
 
     path: Path
     model: ModelId
-    status: str
+    status: Status
     labels: tuple[str, ...]
     probabilities: np.ndarray | None = None
     thresholds: np.ndarray | None = None
@@ -63,9 +65,12 @@ class Prediction:
     tta: str = "none"
     extras: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", Status(self.status))  # a plain string is accepted
+
     @property
     def analysed(self) -> bool:
-        return self.status != "not_analysed"
+        return self.status is not Status.NOT_ANALYSED
 
     @property
     def ranked(self) -> list[Finding]:
@@ -98,7 +103,7 @@ class Prediction:
         """JSON-ready summary (no CAM arrays, no patient data)."""
         return {
             "path": str(self.path),
-            "status": self.status,
+            "status": self.status.value,
             "reasons": list(self.reasons),
             "warnings": list(self.warnings),
             "model": {"name": self.model.name, "version": self.model.version,

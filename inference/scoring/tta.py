@@ -26,7 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from chexnet.inference.preprocessing import (
-    _MAX_RESIZED_CROPS,
+    MAX_RESIZED_CROPS,
+    TTA_MODES,
     CropBox,
     PreprocessSpec,
     normalise,
@@ -34,7 +35,6 @@ from chexnet.inference.preprocessing import (
     resized_shape,
 )
 
-TTA_MODES = ("none", "five-crop", "ten-crop")
 #: Resize / crop ratio when the model's own resize leaves no room for corner crops
 #: (256 / 224: AlexNet's, the seed paper's and arnoweng's).
 TTA_RESIZE_RATIO = 256 / 224
@@ -118,7 +118,7 @@ def tta_crops(display_u8: np.ndarray, spec: PreprocessSpec, mode: str) -> TtaCro
     crops = crop_plan(frame, spec.size, mode)
     sy, sx = h / frame[0], w / frame[1]
     s = spec.size
-    if frame[0] * frame[1] > _MAX_RESIZED_CROPS * s * s:
+    if frame[0] * frame[1] > MAX_RESIZED_CROPS * s * s:
         # the same guard as resize_and_crop: resample only each crop's source region
         pixels = [resample(display_u8, (s, s), spec.interpolation,
                            box=(c.left * sx, c.top * sy, (c.left + s) * sx, (c.top + s) * sy))

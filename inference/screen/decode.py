@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image as PILImage
 
+from chexnet.inference.atomic_file import atomic_output
 from chexnet.inference.errors import ChexnetInputError, NotAnImageError
 from chexnet.inference.io.image import Image
 from chexnet.inference.io.sniff import sniff
@@ -154,11 +155,10 @@ def make_thumbnail(display_u8: np.ndarray, side: int = THUMB_SIDE) -> np.ndarray
 
 
 def write_jpeg(pixels: np.ndarray, target: Path, quality: int = 85) -> None:
-    """Write atomically (temp name + rename), so a killed run never leaves half an image."""
+    """Write atomically, so a killed run never leaves half an image."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    PILImage.fromarray(pixels).save(tmp, format="JPEG", quality=quality)
-    os.replace(tmp, target)
+    with atomic_output(target) as fh:
+        PILImage.fromarray(pixels).save(fh, format="JPEG", quality=quality)
 
 
 def read_phi(path: Path) -> dict[str, str]:

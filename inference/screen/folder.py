@@ -10,7 +10,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from chexnet.inference.scoring.engine import Engine, file_sha256
+from chexnet.inference.package.verify import VerifiedPackage
+from chexnet.inference.scoring.engine import Engine
 from chexnet.inference.screen.discovery import ScreenConfigError
 from chexnet.inference.screen.journal import JOURNAL_NAME, JournalContent, read_journal
 from chexnet.inference.screen.report import REPORT_NAME
@@ -21,11 +22,11 @@ WORKER_LOG = "decode_workers.log"
 LOCK_NAME = ".screen.lock"
 
 
-def journal_tta(out: Path, package: Path) -> str | None:
+def journal_tta(out: Path, package: VerifiedPackage) -> str | None:
     """The test-time augmentation an earlier run of this package in ``out`` used (a resumed
     run keeps it), or None."""
     header = read_journal(out / JOURNAL_NAME).header
-    if header and header.get("model", {}).get("sha256") == file_sha256(package):
+    if header and header.get("model", {}).get("sha256") == package.sha256:
         return header.get("tta")
     return None
 

@@ -15,6 +15,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chexnet.inference.atomic_file import write_atomic
+
 JOURNAL_NAME = "results.jsonl"
 SCHEMA = 1
 
@@ -63,13 +65,8 @@ class JournalWriter:
                 fh.truncate(keep_bytes)
             self._fh = open(path, "ab")  # noqa: SIM115 - closed by close()
         else:
-            tmp = path.with_name(f".{path.name}.tmp")
-            with open(tmp, "wb") as fh:
-                fh.write(_line({**header, "type": "header", "schema": SCHEMA}))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-            _fsync_dir(path.parent)
+            write_atomic(path, _line({**header, "type": "header", "schema": SCHEMA}),
+                         sync_dir=True)
             self._fh = open(path, "ab")  # noqa: SIM115 - closed by close()
 
     def append(self, records: list[dict]) -> None:
@@ -91,16 +88,3 @@ class JournalWriter:
 
 def _line(obj: dict) -> bytes:
     return (json.dumps(obj, ensure_ascii=True, separators=(",", ":")) + "\n").encode("ascii")
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # not possible on every platform (Windows); the rename is still atomic
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -15,7 +15,10 @@ from pathlib import Path
 
 import jinja2
 
-from chexnet.inference.screen.results import PHI_COLUMNS, RunModel, ScreenRow, write_atomic
+from chexnet.inference.atomic_file import write_atomic
+from chexnet.inference.package.card import DEMO_NOTICE
+from chexnet.inference.screen.results import PHI_COLUMNS, RunModel, ScreenRow
+from chexnet.inference.status import SCREEN_STATUSES
 
 REPORT_NAME = "report.html"
 _TEMPLATES = Path(__file__).with_name("templates")
@@ -32,8 +35,7 @@ def priority_text(mode: str) -> str:
 
 def counts_of(rows: Sequence[ScreenRow]) -> dict[str, int]:
     c = Counter(r.status for r in rows)
-    return {"total": len(rows), **{s: c.get(s, 0) for s in
-                                   ("ok", "not_analysed", "error", "duplicate")}}
+    return {"total": len(rows), **{s.value: c.get(s, 0) for s in SCREEN_STATUSES}}
 
 
 def render_report(rows: Sequence[ScreenRow], model: RunModel, out_dir: Path, *, mode: str,
@@ -43,7 +45,8 @@ def render_report(rows: Sequence[ScreenRow], model: RunModel, out_dir: Path, *, 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES), autoescape=True,
                              undefined=jinja2.StrictUndefined)
     html = env.get_template("screen_report.html.j2").render(
-        model=model, card_description=card_description, threshold_rule=threshold_rule,
+        model=model, card_description=card_description, demo_notice=DEMO_NOTICE,
+        threshold_rule=threshold_rule,
         counts=counts_of(rows), priority_text=priority_text(mode), run=run_text, shard=shard,
         written=dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z"),
         include_phi=include_phi, tta=tta,
@@ -58,8 +61,8 @@ def _view(r: ScreenRow, out_dir: Path, include_phi: bool, thresholds: dict[str, 
     probs = r.probabilities or {}
     top = max(probs.items(), key=lambda kv: kv[1]) if probs else None
     return {
-        "rank": r.rank, "path": r.path, "status": r.status,
-        "status_text": r.status.replace("_", " "), "reason": r.reason,
+        "rank": r.rank, "path": r.path, "status": r.status.value,
+        "status_text": r.status.text, "reason": r.reason,
         "warnings": r.warnings, "duplicate_of": r.duplicate_of, "study_uid": r.study_uid,
         "thumb": _relative(r.thumb_path, out_dir), "cam": _relative(r.cam_path, out_dir),
         "cam_finding": r.cam_finding or "",

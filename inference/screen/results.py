@@ -21,13 +21,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from chexnet.inference.atomic_file import write_atomic  # noqa: F401 (the screener imports it from here)
+from chexnet.inference.status import SCREEN_STATUSES, Status
 
-STATUSES = ("ok", "not_analysed", "error", "duplicate")
+STATUSES = SCREEN_STATUSES  # the worklist filter offers these
 PRIORITY_MODES = ("max-above-threshold", "abnormal")
 PHI_COLUMNS = (("PatientName", "patient_name"), ("PatientID", "patient_id"),
                ("PatientBirthDate", "patient_birth_date"))
-_GROUP = {"ok": 0, "not_analysed": 1, "error": 2, "duplicate": 3}
+_GROUP = {status: i for i, status in enumerate(SCREEN_STATUSES)}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -106,11 +106,11 @@ def priority_of(probs: Sequence[float], thresholds: Sequence[float], labels: Seq
 
 def row_from_record(record: dict, model: RunModel, mode: str, out_dir: Path) -> ScreenRow:
     probs = record.get("probabilities")
-    status = record["status"]
+    status = Status(record["status"])
     prob_map = abnormal = priority = None
     above: tuple[str, ...] = ()
     group = 1 + _GROUP[status]  # 0/1 belong to analysed images
-    if status == "ok" and probs is not None:
+    if status is Status.OK and probs is not None:
         prob_map = dict(zip(model.labels, probs, strict=True))
         abnormal = max(probs)
         sub, priority = priority_of(probs, model.thresholds, model.labels, mode)

@@ -12,16 +12,12 @@ from onnx.external_data_helper import convert_model_to_external_data
 
 from chexnet.inference.errors import ModelPackageError
 from chexnet.inference.package import lookup as models
+from chexnet.inference.package.hashing import file_sha256
+from chexnet.inference.package.install import add_package, remove_package
 from chexnet.inference.package.lookup import list_models, resolve_model, sample_study_path
-from chexnet.inference.package.registry import (
-    REGISTRY_FILE,
-    add_package,
-    check_external_data,
-    load_registry,
-    remove_package,
-    user_models_dir,
-)
-from chexnet.inference.scoring.engine import Engine, file_sha256
+from chexnet.inference.package.registry import REGISTRY_FILE, load_registry, user_models_dir
+from chexnet.inference.package.verify import check_external_data
+from chexnet.inference.scoring.engine import Engine
 from tests.tiny_model import build_tiny_package, tiny_card
 
 
@@ -53,7 +49,7 @@ def test_add_copies_and_records_the_package(home, pkg):
     assert (rec["card_name"], rec["version"], rec["demo"]) == ("tiny-test-model", "0.0.1", True)
     assert rec["registered"].endswith("+00:00")
     assert sorted(os.listdir(home / "models")) == ["mine.onnx", REGISTRY_FILE]  # no temp left
-    assert resolve_model("mine") == target
+    assert resolve_model("mine").path == target
     assert Engine(resolve_model("mine"), device="cpu").card.name == "tiny-test-model"
 
 
@@ -84,13 +80,13 @@ def test_resolution_order_path_then_user_then_bundled(home, pkg, tmp_path, monke
     bundled = models.bundled_models_dir()
     build_tiny_package(bundled / "same.onnx", card=tiny_card(name="bundled-one"))
     build_tiny_package(bundled / "only-bundled.onnx")
-    assert resolve_model("same") == bundled / "same.onnx"
+    assert resolve_model("same").path == bundled / "same.onnx"
     add_package(pkg, "same")
-    assert resolve_model("same") == home / "models" / "same.onnx"  # user beats bundled
-    assert resolve_model("only-bundled") == bundled / "only-bundled.onnx"
+    assert resolve_model("same").path == home / "models" / "same.onnx"  # user beats bundled
+    assert resolve_model("only-bundled").path == bundled / "only-bundled.onnx"
     local = build_tiny_package(tmp_path / "cwd" / "same", seed=2)
     monkeypatch.chdir(local.parent)  # an existing file path beats every name
-    assert resolve_model("same") == Path("same")
+    assert resolve_model("same").path == Path("same")
     with pytest.raises(ModelPackageError, match="known names: only-bundled, same"):
         resolve_model("nope")
 
@@ -112,7 +108,7 @@ def test_a_package_changed_since_registration_is_refused(home, pkg, how):
     assert "changed since it was registered" in row.problem
     if how == "rebuild":  # a wanted change is accepted by registering the file as it is now
         add_package(target, "mine", force=True)
-        assert resolve_model("mine") == target
+        assert resolve_model("mine").path == target
 
 
 def _external(pkg: Path, location: str) -> Path:
@@ -178,7 +174,7 @@ def test_listing_marks_broken_packages_instead_of_crashing(home, pkg, tmp_path):
     assert "not a readable ONNX file" in rows["junk"].problem
     assert "no model card" in rows["bare"].problem
     assert rows["bare"].registered is None
-    assert resolve_model(None) == bundled / "default.onnx"
+    assert resolve_model(None).path == bundled / "default.onnx"
 
 
 def test_a_corrupt_registry_is_reported(home, pkg):

@@ -9,7 +9,8 @@ import pytest
 from chexnet.inference import Engine, ModelCard, load_image, preprocess
 from chexnet.inference.errors import DeviceUnavailableError, ModelPackageError
 from chexnet.inference.package.card import CARD_KEY
-from chexnet.inference.scoring.engine import file_sha256, select_providers
+from chexnet.inference.package.hashing import file_sha256
+from chexnet.inference.scoring.engine import select_providers
 from tests.tiny_model import build_tiny_package, reference_outputs, tiny_card
 
 

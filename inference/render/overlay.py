@@ -1,0 +1,63 @@
+"""The one overlay composer: a finding's CAM as a heat map on the radiograph, with the region
+the model did not see outlined, so nobody mistakes an uncoloured margin for a negative finding.
+
+Used by ``chexnet predict --cam-out`` (a PNG at up to :data:`MAX_OVERLAY_SIDE` pixels) and by
+the screening report's heat-map thumbnails. (The viewer draws the same heat map,
+:func:`~chexnet.inference.render.cam.cam_on_image`, as a layer of its canvas, and its export
+saves the canvas as the reader sees it: window, zoom and flips included.)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image as PILImage
+from PIL import ImageDraw
+
+from chexnet.inference.atomic_file import atomic_output
+from chexnet.inference.io.image import Image
+from chexnet.inference.preprocessing import CropBox
+from chexnet.inference.render.cam import blend, cam_on_image, colourise
+from chexnet.inference.render.text import safe_name
+from chexnet.inference.scoring.prediction import Prediction
+
+MAX_OVERLAY_SIDE = 1024
+OUTLINE_RGB = (255, 255, 0)
+
+
+def compose_overlay(grey: np.ndarray, cam: np.ndarray, crop_box: CropBox,
+                    image_shape: tuple[int, int], *, threshold: float,
+                    opacity: float) -> np.ndarray:
+    """RGB uint8 of ``grey`` (the image's 8-bit display pixels at any size) with ``cam``
+    (a raw CAM over ``crop_box`` of an image of ``image_shape``) blended on, and the crop box
+    outlined when it leaves part of the image out."""
+    heat = cam_on_image(cam, crop_box, image_shape, grey.shape)
+    rgb = blend(grey, colourise(heat, threshold, opacity))
+    if crop_box.covers(image_shape):
+        return rgb
+    scale = grey.shape[0] / image_shape[0]
+    pil = PILImage.fromarray(rgb)
+    ImageDraw.Draw(pil).rectangle([crop_box.x0 * scale, crop_box.y0 * scale,
+                                   crop_box.x1 * scale - 1, crop_box.y1 * scale - 1],
+                                  outline=OUTLINE_RGB, width=2)
+    return np.asarray(pil)
+
+
+def write_cam_png(image: Image, pred: Prediction, finding: str, out_dir: Path, *,
+                  threshold: float, opacity: float, stem: str | None = None) -> Path:
+    """Write the image with ``finding``'s CAM overlaid (:func:`compose_overlay`), at most
+    :data:`MAX_OVERLAY_SIDE` pixels on its long side; returns the PNG's path."""
+    grey = image.display_u8()
+    h, w = grey.shape
+    scale = min(1.0, MAX_OVERLAY_SIDE / max(h, w))
+    if scale < 1.0:
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        grey = np.asarray(PILImage.fromarray(grey).resize(size, PILImage.Resampling.BILINEAR))
+    rgb = compose_overlay(grey, pred.cam(finding), pred.crop_box, image.shape,
+                          threshold=threshold, opacity=opacity)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / f"{safe_name(stem or image.path.stem)}_{safe_name(finding)}_cam.png"
+    with atomic_output(target) as fh:
+        PILImage.fromarray(rgb).save(fh, format="PNG")
+    return target
