@@ -7,57 +7,18 @@ Exit codes: 0 everything read (images outside the intended use are reported, not
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
-from pathlib import Path
 
-from chexnet.inference.errors import (
-    ChexnetError,
-    ChexnetInputError,
-    DeviceUnavailableError,
-    ModelPackageError,
-)
-from chexnet.inference.io.dicom_reader import DEFAULT_MAX_PIXELS
-from chexnet.inference.io.study import Instance, scan
-from chexnet.inference.package.install import add_package, remove_package
-from chexnet.inference.package.lookup import list_models, resolve_model, sample_study_path
-from chexnet.inference.package.registry import user_models_dir
-from chexnet.inference.render.overlay import write_cam_png
-from chexnet.inference.render.text import model_header, prediction_text, safe_name
-from chexnet.inference.scoring.engine import DEVICES, Engine
-from chexnet.inference.scoring.tta import TTA_MODES
-from chexnet.inference.status import Status
+from chexnet.inference.cli.common import EXIT_INPUT_FAILED, EXIT_USAGE, UsageError
+from chexnet.inference.cli.models import register as add_models_command
+from chexnet.inference.cli.predict import register as add_predict_command
+from chexnet.inference.cli.screen import register as add_screen_command
+from chexnet.inference.errors import ChexnetInputError, DeviceUnavailableError, ModelPackageError
 
 log = logging.getLogger(__name__)
-
-EXIT_OK, EXIT_INPUT_FAILED, EXIT_USAGE = 0, 1, 2
-
-PREDICT_EPILOG = """\
-examples:
-  chexnet predict study.dcm                      rank the 14 findings for one image
-  chexnet predict /data/study_folder --json      a folder is a study: every image, frontal first
-  chexnet predict cxr.png --cam-out cams/ --finding Effusion --threshold 0.6
-  chexnet predict --sample --model my-model      the bundled sample: a real CR chest PA (DICOM)
-
-Inputs are recognised by content: DICOM with or without suffix, PNG, JPEG. Images outside the
-model's intended use (lateral views, other body parts, non-radiographs) are reported as
-"not analysed" with the reason, never silently scored.
-"""
-
-
-MODEL_HELP = ("model package: a path to an .onnx file or a package name from `chexnet models`. "
-              "An existing file path wins, then names of user packages (`chexnet models add`), "
-              "then bundled names (default: the bundled model)")
-
-
-def unit_interval(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,110 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="more log output (-vv for debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    p = sub.add_parser("predict", help="rank the 14 findings for images or studies",
-                       description="Rank the ChestX-ray14 findings for each image, mark those "
-                                   "above the model's operating points, optionally write CAM "
-                                   "overlays.", epilog=PREDICT_EPILOG,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("inputs", nargs="*", metavar="PATH", help="DICOM/PNG/JPEG files or folders")
-    p.add_argument("--sample", action="store_true",
-                   help="also analyse the bundled sample study (a real CR chest PA radiograph "
-                        "from pydicom-data); PATHs are optional with it")
-    p.add_argument("--model", metavar="PKG", help=MODEL_HELP)
-    p.add_argument("--device", choices=DEVICES, default="auto",
-                   help="execution device (default: auto = TensorRT, CUDA, then CPU)")
-    p.add_argument("--json", action="store_true", help="print results as JSON")
-    p.add_argument("--cam-out", metavar="DIR", type=Path,
-                   help="write a PNG per image with the CAM of the top finding overlaid")
-    p.add_argument("--finding", metavar="NAME",
-                   help="overlay this finding's CAM instead of the top one")
-    p.add_argument("--threshold", type=unit_interval, default=0.5,
-                   help="CAM values below this, after scaling each map to 0..1 (min..max), are "
-                        "transparent (default 0.5)")
-    p.add_argument("--opacity", type=unit_interval, default=0.5,
-                   help="overlay opacity, 0..1 (default 0.5)")
-    p.add_argument("--batch-size", type=int, default=8,
-                   help="model inputs per inference call: images, or crops with --tta")
-    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
-                   help=f"refuse images larger than this (default {DEFAULT_MAX_PIXELS:,})")
-    p.add_argument("--tta", choices=TTA_MODES, default=None,
-                   help="test-time augmentation: five-crop = 4 corners + centre of a larger "
-                        "resize, ten-crop = those and their mirror images; probabilities "
-                        "averaged, CAMs merged over the image (default: the model card's, the "
-                        "one its thresholds assume)")
-    p.set_defaults(func=cmd_predict)
-    from chexnet.inference.cli.screen import (
-        register as add_screen_command,  # imported here: it imports cli
-    )
+    add_predict_command(sub)
     add_screen_command(sub)
-    _add_models_command(sub)
+    add_models_command(sub)
     _add_plugin_commands(sub)
     return parser
-
-
-def _add_models_command(sub: argparse._SubParsersAction) -> None:
-    m = sub.add_parser("models", help="list, add or remove model packages",
-                       description="Model packages: the bundled ones and the user's own, kept in "
-                                   f"{user_models_dir()} (set CHEXNET_HOME to move it; packages "
-                                   "go in its models/ folder). Without a subcommand: list.")
-    m.add_argument("--json", action="store_true", help="print the list as JSON")
-    m.set_defaults(func=cmd_models_list)
-    msub = m.add_subparsers(dest="models_command", metavar="SUBCOMMAND")
-    ls = msub.add_parser("list", help="list bundled and user packages (the default)")
-    ls.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                    help="print the list as JSON")
-    ls.set_defaults(func=cmd_models_list)
-    add = msub.add_parser("add", help="copy a package into the user folder and register it",
-                          description="Check a package (card, graph, external data), copy it "
-                                      "into the user models folder and record its sha256; a "
-                                      "registered package that later changes is refused.")
-    add.add_argument("package", metavar="PKG", type=Path, help="model package (.onnx) to add")
-    add.add_argument("--name", help="name to use with --model (default: the file name stem)")
-    add.add_argument("--force", action="store_true", help="replace a user package of that name")
-    add.set_defaults(func=cmd_models_add)
-    rm = msub.add_parser("remove", help="delete a user package and forget it")
-    rm.add_argument("name", metavar="NAME", help="user package name (see `chexnet models`)")
-    rm.set_defaults(func=cmd_models_remove)
-
-
-def cmd_models_list(args: argparse.Namespace) -> int:
-    rows = list_models()
-    if getattr(args, "json", False):
-        json.dump({"user_models_dir": str(user_models_dir()),
-                   "models": [r.to_dict() for r in rows]}, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-        return EXIT_OK
-    if not rows:
-        print(f"no model packages installed (user folder: {user_models_dir()}); add one with "
-              "`chexnet models add PKG`")
-        return EXIT_OK
-    table = [("NAME", "SOURCE", "CARD", "VERSION", "SHA256", "DEMO", "AUROC", "PATH")]
-    for r in rows:
-        demo = "-" if r.demo is None else ("yes" if r.demo else "no")
-        table.append((r.name, r.source if r.ok else f"{r.source} BROKEN", r.card_name or "-",
-                      r.version or "-", (r.sha256 or "-")[:12], demo,
-                      "-" if r.auroc is None else f"{r.auroc:.3f}", r.path))
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
-    for row in table:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
-    for r in rows:
-        if not r.ok:
-            print(f"broken: {r.name} ({r.source}): {r.problem}")
-    return EXIT_OK
-
-
-def cmd_models_add(args: argparse.Namespace) -> int:
-    entry = add_package(args.package, args.name, force=args.force)
-    demo = " (DEMO)" if entry.demo else ""
-    print(f"added {entry.name}: {entry.card_name} {entry.version}{demo}, sha256 "
-          f"{entry.sha256[:12]}, at {entry.path}\nuse it with --model {entry.name}")
-    return EXIT_OK
-
-
-def cmd_models_remove(args: argparse.Namespace) -> int:
-    path = remove_package(args.name)
-    print(f"removed {args.name} ({path})")
-    return EXIT_OK
 
 
 def _add_plugin_commands(sub: argparse._SubParsersAction) -> None:
@@ -192,95 +54,6 @@ def _missing_extra(name: str, err: ImportError):
         raise UsageError(f"`chexnet {name}` needs {err.name}, which is not installed: "
                          "pip install 'chexnet[train]'")
     return run
-
-
-def _ordered_instances(inputs: Sequence[str]) -> tuple[list[Instance], list[ChexnetInputError]]:
-    """All inputs grouped into studies (by UIDs; PNG/JPEG by folder), frontal images first."""
-    missing = [ChexnetInputError(p, "no such file or folder", "check the path")
-               for p in inputs if not Path(p).exists()]
-    result = scan([p for p in inputs if Path(p).exists()])
-    instances = [inst for study in result.studies for inst in study.instances]
-    return instances, missing + result.skipped
-
-
-def cmd_predict(args: argparse.Namespace) -> int:
-    if args.sample:
-        args.inputs = [*args.inputs, str(sample_study_path())]
-    if not args.inputs:
-        raise UsageError("give DICOM/PNG/JPEG files or folders to analyse, or --sample for the "
-                         "bundled sample study")
-    engine = Engine(resolve_model(args.model), device=args.device, batch_size=args.batch_size,
-                    tta=args.tta)
-    if args.finding and args.finding not in engine.labels:
-        raise UsageError(f"--finding {args.finding!r} is not a label of this model; it knows: "
-                         f"{', '.join(engine.labels)}")
-    instances, failures = _ordered_instances(args.inputs)
-    if not instances and not failures:
-        raise UsageError("no files found in the given folder(s)")
-    out = sys.stdout
-    if not args.json:
-        print("\n".join(model_header(engine.model_id, engine.card, engine.providers)), file=out)
-        if engine.tta != "none" or engine.card.tta != "none":
-            print(f"test-time augmentation: {engine.tta} (the card's thresholds assume "
-                  f"{engine.card.tta})", file=out)
-    results = []
-    used_stems: set[str] = set()
-    for start in range(0, len(instances), engine.batch_size):
-        loaded = []
-        for inst in instances[start:start + engine.batch_size]:
-            try:
-                image = inst.load(max_pixels=args.max_pixels)
-                image.display_u8()  # render here, so a failure stays this file's
-                loaded.append(image)
-            except ChexnetInputError as err:
-                failures.append(err)
-            except Exception as err:  # a reader bug must not cost the other files their results
-                log.debug("unexpected error reading %s", inst.path.name, exc_info=True)
-                failures.append(ChexnetInputError(inst.path, f"could not be read "
-                                                  f"({type(err).__name__}: {err})",
-                                                  "report this file to the chexnet developers"))
-        for image, pred in zip(loaded, engine.predict(loaded), strict=True):
-            entry = pred.to_dict()
-            if args.cam_out is not None and pred.analysed:
-                finding = args.finding or pred.top.label
-                stem = safe_name(image.path.stem)
-                base, n = stem, 1
-                while stem in used_stems:
-                    n += 1
-                    stem = f"{base}-{n}"
-                used_stems.add(stem)
-                path = write_cam_png(image, pred, finding, args.cam_out, stem=stem,
-                                     threshold=args.threshold, opacity=args.opacity)
-                entry["cam_png"] = {"finding": finding, "path": str(path)}
-            results.append(entry)
-            if not args.json:
-                print("\n" + "\n".join(prediction_text(pred, image)), file=out)
-                if "cam_png" in entry:
-                    print(f"  CAM ({entry['cam_png']['finding']}): {entry['cam_png']['path']}",
-                          file=out)
-    for err in failures:
-        print(f"error: {err}", file=sys.stderr)
-    if args.json:
-        card = engine.card
-        doc = {"model": {"name": card.name, "version": card.version, "sha256": engine.sha256,
-                         "demo": card.demo, "arch": card.arch, "labels": list(card.labels),
-                         "threshold_rule": card.threshold_rule, "tta": engine.tta,
-                         "thresholds_assume_tta": card.tta,
-                         "provider": engine.providers[0]},
-               "results": results,
-               "errors": [{"path": str(e.path), "error": str(e),
-                           "type": type(e).__name__} for e in failures]}
-        json.dump(doc, out, indent=2)
-        out.write("\n")
-    elif results or failures:
-        n_ok = sum(r["status"] != Status.NOT_ANALYSED for r in results)
-        print(f"\n{n_ok} analysed, {len(results) - n_ok} not analysed, "
-              f"{len(failures)} unreadable", file=out)
-    return EXIT_INPUT_FAILED if failures else EXIT_OK
-
-
-class UsageError(ChexnetError):
-    """A command-line usage problem (exit code 2)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

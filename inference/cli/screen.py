@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+from chexnet.inference.cli.common import EXIT_INPUT_FAILED, EXIT_OK, EXIT_USAGE, MODEL_HELP
 from chexnet.inference.io.dicom_reader import DEFAULT_MAX_PIXELS
 from chexnet.inference.package.card import DEMO_NOTICE
 from chexnet.inference.scoring.engine import DEVICES
@@ -41,7 +42,6 @@ LOG_EVERY_S = 10.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from chexnet.inference.cli.main import MODEL_HELP
 
     p = sub.add_parser("screen", help="screen folders into a prioritised worklist (CSV + HTML)",
                        description="Screen every chest X-ray under the inputs with the model: "
@@ -130,7 +130,6 @@ class _Progress:
 
 
 def cmd_screen(args: argparse.Namespace) -> int:
-    from chexnet.inference.cli.main import EXIT_INPUT_FAILED, EXIT_OK, EXIT_USAGE
 
     cancel = threading.Event()
     previous = _graceful_interrupt(cancel)

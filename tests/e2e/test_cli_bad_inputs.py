@@ -13,7 +13,8 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from chexnet.inference.cli.main import EXIT_INPUT_FAILED, EXIT_OK, EXIT_USAGE, main
+from chexnet.inference.cli.common import EXIT_INPUT_FAILED, EXIT_OK, EXIT_USAGE
+from chexnet.inference.cli.main import main
 from tests.inference.io.test_bad_inputs import (
     BASIC_TEXT_SR,
     PIXEL_TAG,

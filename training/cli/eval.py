@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from chexnet.inference.cli.main import unit_interval
+from chexnet.inference.cli.common import unit_interval
 from chexnet.inference.scoring.engine import DEVICES
 from chexnet.inference.scoring.tta import TTA_MODES
 
@@ -124,7 +124,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from chexnet.inference.cli.main import EXIT_INPUT_FAILED, EXIT_OK, UsageError
+    from chexnet.inference.cli.common import EXIT_INPUT_FAILED, EXIT_OK, UsageError
     from chexnet.training.data.labels import LabelFileError
     from chexnet.training.evaluation.evaluate import EvalOptions, evaluate
 

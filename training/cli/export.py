@@ -61,7 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from chexnet.inference.cli.main import UsageError
+    from chexnet.inference.cli.common import UsageError
 
     try:
         import torch  # noqa: F401

@@ -143,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _apply(args: argparse.Namespace, reports) -> int:
-    from chexnet.inference.cli.main import UsageError
+    from chexnet.inference.cli.common import UsageError
     from chexnet.inference.package.hashing import sha256_file
     from chexnet.training.reports.report_files import index_dicoms_by_uid
     from chexnet.training.reports.table import (
