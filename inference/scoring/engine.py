@@ -191,7 +191,7 @@ class Engine:
                 results.append(Prediction(
                     path=p.path, model=self.model_id, status=Status.NOT_ANALYSED,
                     labels=self.labels, reasons=p.reasons, warnings=p.warnings,
-                    image_shape=p.image_shape, **p.uids))
+                    image_shape=p.image_shape, uids=p.uids))
                 continue
             k = p.n_inputs
             fields = _merged(p, probs[at:at + k], cams[at:at + k])
@@ -201,7 +201,7 @@ class Engine:
                 path=p.path, model=self.model_id,
                 status=Status.of_scoring(True, warnings),
                 labels=self.labels, thresholds=self._thresholds, image_shape=p.image_shape,
-                warnings=warnings, tta=p.tta, **fields, **p.uids))
+                warnings=warnings, tta=p.tta, uids=p.uids, **fields))
         return results
 
     def predict(self, images: Iterable[Image], *, tta: str | None = None) -> list[Prediction]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from chexnet.inference.io.uids import DicomUids
 from chexnet.inference.preprocessing import CropBox
 from chexnet.inference.status import Status
 
@@ -59,9 +60,7 @@ class Prediction:
     image_shape: tuple[int, int] | None = None
     warnings: tuple[str, ...] = ()
     reasons: tuple[str, ...] = ()
-    sop_instance_uid: str | None = None
-    study_uid: str | None = None
-    series_uid: str | None = None
+    uids: DicomUids = field(default_factory=DicomUids)
     tta: str = "none"
     extras: dict = field(default_factory=dict)
 
@@ -108,9 +107,7 @@ class Prediction:
             "warnings": list(self.warnings),
             "model": {"name": self.model.name, "version": self.model.version,
                       "sha256": self.model.sha256, "demo": self.model.demo},
-            "sop_instance_uid": self.sop_instance_uid,
-            "study_uid": self.study_uid,
-            "series_uid": self.series_uid,
+            **self.uids.record(),
             "tta": self.tta,
             "findings": [{"label": f.label, "probability": round(f.probability, 6),
                           "threshold": round(f.threshold, 6),

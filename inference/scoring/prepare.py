@@ -15,12 +15,13 @@ crosses the screener's process boundary. :meth:`PreparedInput.model_input` norma
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from chexnet.inference.io.image import Image
+from chexnet.inference.io.uids import DicomUids
 from chexnet.inference.preprocessing import CropBox, PreprocessSpec
 from chexnet.inference.scoring.decode_size import model_crop
 from chexnet.inference.scoring.intended_use import check_intended_use
@@ -48,9 +49,7 @@ class PreparedInput:
     crop_box: CropBox | None = None
     crops: tuple[Crop, ...] = ()
     frame: tuple[int, int] | None = None
-    sop_instance_uid: str | None = None
-    study_uid: str | None = None
-    series_uid: str | None = None
+    uids: DicomUids = field(default_factory=DicomUids)
 
     @property
     def analyse(self) -> bool:
@@ -67,12 +66,6 @@ class PreparedInput:
             raise ValueError(f"{self.path.name}: not analysed, no model input")
         return normalise_crops(self.pixels, self.spec)
 
-    @property
-    def uids(self) -> dict[str, str | None]:
-        return {"sop_instance_uid": self.sop_instance_uid, "study_uid": self.study_uid,
-                "series_uid": self.series_uid}
-
-
 def prepare_input(image: Image, spec: PreprocessSpec, tta: str = "none") -> PreparedInput:
     """Gate ``image`` and cut its model crop(s) for a model with preprocessing ``spec``.
 
@@ -86,8 +79,7 @@ def prepare_input(image: Image, spec: PreprocessSpec, tta: str = "none") -> Prep
     meta = image.metadata
     common = dict(path=image.path, spec=spec, tta=mode, image_shape=image.shape,
                   reasons=decision.reasons, warnings=decision.warnings,
-                  sop_instance_uid=meta.sop_instance_uid, study_uid=meta.study_uid,
-                  series_uid=meta.series_uid)
+                  uids=DicomUids(meta.study_uid, meta.series_uid, meta.sop_instance_uid))
     if not decision.analyse:
         return PreparedInput(**common)
     if mode == "none":

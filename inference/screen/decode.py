@@ -27,7 +27,7 @@ import fnmatch
 import os
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,7 @@ from chexnet.inference.errors import ChexnetInputError, NotAnImageError
 from chexnet.inference.io.image import Image
 from chexnet.inference.io.sniff import sniff
 from chexnet.inference.io.study import load_image
+from chexnet.inference.io.uids import DicomUids
 from chexnet.inference.package.hashing import sha256_file
 from chexnet.inference.preprocessing import PreprocessSpec
 from chexnet.inference.scoring.decode_size import model_min_side
@@ -74,9 +75,7 @@ class DecodeOutcome:
     reasons: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     error_type: str | None = None
-    study_uid: str | None = None
-    series_uid: str | None = None
-    sop_instance_uid: str | None = None
+    uids: DicomUids = field(default_factory=DicomUids)
     image_shape: tuple[int, int] | None = None  # the decoded pixels (crop box, CAM frame)
     full_shape: tuple[int, int] | None = None  # the file's image, when decoded reduced
     prepared: PreparedInput | None = None  # when kind is analyse
@@ -132,8 +131,8 @@ def _decode(path: Path, request: DecodeRequest, sha: str) -> DecodeOutcome:
     image = load_for_model(path, max_pixels=request.max_pixels,
                            min_size=model_min_side(request.spec) if reduced_ok else None)
     meta = image.metadata
-    common = dict(sha256=sha, study_uid=meta.study_uid, series_uid=meta.series_uid,
-                  sop_instance_uid=meta.sop_instance_uid, image_shape=image.shape,
+    uids = DicomUids(meta.study_uid, meta.series_uid, meta.sop_instance_uid)
+    common = dict(sha256=sha, uids=uids, image_shape=image.shape,
                   full_shape=image.full_shape if image.is_reduced else None,
                   phi=read_phi(path) if request.include_phi else None)
     display = image.display_u8()

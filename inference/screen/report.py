@@ -63,7 +63,7 @@ def _view(r: ScreenRow, out_dir: Path, include_phi: bool, thresholds: dict[str, 
     return {
         "rank": r.rank, "path": r.path, "status": r.status.value,
         "status_text": r.status.text, "reason": r.reason,
-        "warnings": r.warnings, "duplicate_of": r.duplicate_of, "study_uid": r.study_uid,
+        "warnings": r.warnings, "duplicate_of": r.duplicate_of, "study_uid": r.uids.study,
         "thumb": _relative(r.thumb_path, out_dir), "cam": _relative(r.cam_path, out_dir),
         "cam_finding": r.cam_finding or "",
         "above": [{"label": lb, "p": probs[lb], "t": thresholds[lb]}

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from chexnet.inference.io.uids import DicomUids
 from chexnet.inference.status import SCREEN_STATUSES, Status
 
 STATUSES = SCREEN_STATUSES  # the worklist filter offers these
@@ -61,9 +62,7 @@ class ScreenRow:
     status: str
     reason: str
     warnings: tuple[str, ...]
-    study_uid: str | None
-    series_uid: str | None
-    sop_instance_uid: str | None
+    uids: DicomUids
     sha256: str | None
     probabilities: dict[str, float] | None
     abnormal_score: float | None
@@ -119,8 +118,7 @@ def row_from_record(record: dict, model: RunModel, mode: str, out_dir: Path) -> 
         above = tuple(model.labels[i] for i in order if probs[i] >= model.thresholds[i])
     return ScreenRow(
         path=record["path"], status=status, reason=record.get("reason") or "",
-        warnings=tuple(record.get("warnings") or ()), study_uid=record.get("study_uid"),
-        series_uid=record.get("series_uid"), sop_instance_uid=record.get("sop_instance_uid"),
+        warnings=tuple(record.get("warnings") or ()), uids=DicomUids.from_record(record),
         sha256=record.get("sha256"), probabilities=prob_map, abnormal_score=abnormal,
         findings_above_threshold=above, priority=priority, priority_group=group,
         duplicate_of=record.get("duplicate_of"), model_name=model.name,
@@ -156,7 +154,7 @@ def csv_text(rows: Sequence[ScreenRow], labels: Sequence[str], include_phi: bool
         probs = [_num(r.probabilities[lb]) if r.probabilities else "" for lb in labels]
         writer.writerow([
             r.rank, _cell(r.path), r.status, _cell(r.reason), _cell(" | ".join(r.warnings)),
-            r.study_uid or "", r.series_uid or "", r.sop_instance_uid or "", *phi, *probs,
+            r.uids.study or "", r.uids.series or "", r.uids.sop_instance or "", *phi, *probs,
             _num(r.abnormal_score), ";".join(r.findings_above_threshold), _num(r.priority),
             _cell(r.duplicate_of or ""), r.sha256 or "", _cell(r.model_name),
             _cell(r.model_version), r.model_sha256])

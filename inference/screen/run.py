@@ -178,14 +178,14 @@ class ScreeningRun:
         """A duplicate's record (the first copy in discovery order is kept), else None."""
         if o.kind == "error":
             return None
-        kept = self.kept_sop.get(o.sop_instance_uid or "") or self.kept_sha.get(o.sha256 or "")
+        kept = self.kept_sop.get(o.uids.sop_instance or "") or self.kept_sha.get(o.sha256 or "")
         if kept is not None and kept != str(item.path):
-            why = ("same SOP Instance UID" if self.kept_sop.get(o.sop_instance_uid or "") == kept
+            why = ("same SOP Instance UID" if self.kept_sop.get(o.uids.sop_instance or "") == kept
                    else "same content (sha256)")
             rec = self._record(item, o, Status.DUPLICATE, thumb=False)
             rec.update(reason=f"{why} as {kept}: not screened again", duplicate_of=kept)
             return rec
-        self._keep(o.sop_instance_uid, o.sha256, str(item.path))
+        self._keep(o.uids.sop_instance, o.sha256, str(item.path))
         return None
 
     def _keep(self, sop: str | None, sha: str | None, path: str) -> None:
@@ -197,8 +197,7 @@ class ScreeningRun:
     def _record(self, item: InputFile, o: DecodeOutcome, status: Status,
                 thumb: bool = True) -> dict:
         rec = {"path": str(item.path), "status": status.value, "reason": "; ".join(o.reasons),
-               "warnings": list(o.warnings), "study_uid": o.study_uid,
-               "series_uid": o.series_uid, "sop_instance_uid": o.sop_instance_uid,
+               "warnings": list(o.warnings), **o.uids.record(),
                "sha256": o.sha256, "probabilities": None, "duplicate_of": None,
                "image_shape": list(o.full_shape or o.image_shape) if o.image_shape else None,
                "decoded_shape": list(o.image_shape) if o.full_shape else None,
