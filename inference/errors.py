@@ -10,10 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 
-class ChexnetWarning(UserWarning):
-    """Base class for warnings chexnet itself emits (the test suite turns them into errors)."""
-
-
 class ChexnetError(Exception):
     """Base class for all chexnet errors."""
 

@@ -12,7 +12,7 @@ import pytest
 from chexnet.inference import Engine, PreprocessSpec, load_image, preprocess
 from chexnet.inference.scoring.decode_size import model_crop, model_min_side
 from chexnet.inference.scoring.prepare import PreparedInput, prepare_input
-from chexnet.inference.scoring.tta import tta_inputs
+from chexnet.inference.scoring.tta import normalise_crops, tta_crops
 from tests.tiny_model import reference_outputs, tiny_card
 
 SPEC = tiny_card().preprocess
@@ -29,7 +29,7 @@ def test_prepared_input_travels_and_scores_as_the_reference(tiny_model, rg1_uncr
     back = pickle.loads(wire)
     display = image.display_u8()
     want = (preprocess(display, SPEC)[0][None] if mode == "none"
-            else tta_inputs(display, SPEC, mode).x)
+            else normalise_crops(tta_crops(display, SPEC, mode).pixels, SPEC))
     np.testing.assert_array_equal(back.model_input(), want)
     assert back.n_inputs == (1 if mode == "none" else 10)
     assert back.uids.sop_instance == image.metadata.sop_instance_uid
@@ -69,7 +69,7 @@ def test_score_runs_batch_size_model_inputs_and_keeps_the_order(tiny_model, nih_
                                  strict=True):
         if mode is None:
             continue
-        x = tta_inputs(image.display_u8(), SPEC, mode).x
+        x = normalise_crops(tta_crops(image.display_u8(), SPEC, mode).pixels, SPEC)
         np.testing.assert_allclose(pred.probabilities, reference_outputs(x)[0].mean(axis=0),
                                    atol=1e-5)
 

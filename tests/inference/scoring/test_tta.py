@@ -18,7 +18,8 @@ from chexnet.inference.scoring.tta import (
     Crop,
     crop_plan,
     merge_cams,
-    tta_inputs,
+    normalise_crops,
+    tta_crops,
     tta_resize,
 )
 from tests.tiny_model import build_tiny_package, reference_outputs, tiny_card
@@ -41,20 +42,20 @@ def test_crops_are_torchvisions_resize_then_five_or_ten_crop(nih_png, mode):
     from PIL import Image as PILImage
 
     grey = load_image(nih_png).display_u8()[:, 40:]  # not square: corners differ from centre
-    t = tta_inputs(grey, SPEC, mode)
+    t = tta_crops(grey, SPEC, mode)
     resized = tv.Resize(256)(PILImage.fromarray(grey))
     crops = (tv.FiveCrop(224) if mode == "five-crop" else tv.TenCrop(224))(resized)
     want = np.stack([normalise(np.asarray(c), SPEC) for c in crops])
     # torchvision orders ten-crop as five crops of the flipped image: flip(tl) = our flipped tr
     order = list(range(5)) if mode == "five-crop" else [0, 1, 2, 3, 4, 6, 5, 8, 7, 9]
     assert t.frame == (resized.height, resized.width)
-    np.testing.assert_array_equal(t.x, want[order])
+    np.testing.assert_array_equal(normalise_crops(t.pixels, SPEC), want[order])
 
 
 def test_none_is_the_plain_preprocessing(nih_png):
     grey = load_image(nih_png).display_u8()[:, 40:]
-    t = tta_inputs(grey, SPEC, "none")
-    np.testing.assert_array_equal(t.x[0], preprocess(grey, SPEC)[0])
+    t = tta_crops(grey, SPEC, "none")
+    np.testing.assert_array_equal(normalise_crops(t.pixels, SPEC)[0], preprocess(grey, SPEC)[0])
 
 
 def test_tta_resize_leaves_room_for_corners():
@@ -117,9 +118,9 @@ def test_engine_averages_the_crops_probabilities(tiny_model, nih_png):
     image = load_image(nih_png)
     for mode, k in (("five-crop", 5), ("ten-crop", 10)):
         pred = Engine(tiny_model, tta=mode, batch_size=3).predict_one(image)
-        t = tta_inputs(image.display_u8(), SPEC, mode)
-        probs, _ = reference_outputs(t.x)
-        assert len(t.x) == k
+        x = normalise_crops(tta_crops(image.display_u8(), SPEC, mode).pixels, SPEC)
+        probs, _ = reference_outputs(x)
+        assert len(x) == k
         np.testing.assert_allclose(pred.probabilities, probs.mean(axis=0), atol=1e-5)
         assert pred.tta == mode
         assert pred.to_dict()["tta"] == mode
