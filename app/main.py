@@ -2,7 +2,8 @@
 
 Also the headless path used for documentation and tests: ``--screenshot OUT.png`` opens the
 input, runs the model, shows the top finding's heat map, saves the window and exits (works
-with ``QT_QPA_PLATFORM=offscreen``).
+with ``QT_QPA_PLATFORM=offscreen``). Qt and the engine are imported inside the functions that
+need them, so ``--help`` and usage errors answer without loading either.
 """
 
 from __future__ import annotations
@@ -104,10 +105,10 @@ def run_screenshot(app, window, out: Path, finding: str | None) -> int:
 
     def shown(_index: int) -> None:
         if finding:
-            if finding not in window.session.prediction(window.index).labels:
+            if finding not in window.session.prediction(window.nav.index).labels:
                 print(f"chexnet-viewer: the model has no finding {finding!r}", file=sys.stderr)
             else:
-                window.state.set("finding", finding)
+                window.state.finding = finding
         QTimer.singleShot(300, lambda: save_and_quit(0))
 
     def failed(message: str) -> None:

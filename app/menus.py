@@ -1,9 +1,20 @@
-"""The viewer's menus and keyboard shortcuts (listed in Help > Keyboard shortcuts)."""
+"""The viewer's menus and keyboard shortcuts (listed in Help > Keyboard shortcuts).
+
+Every item is connected straight to the method that does it (the window, its commands, the
+canvas, or the view state's typed toggles): no dispatch on action names.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QMenu, QWidget
+
+if TYPE_CHECKING:  # for annotations only: the window imports this module
+    from chexnet.app.main_window import MainWindow
 
 ZOOM_STEP = 1.25
 SHORTCUTS = [
@@ -17,7 +28,8 @@ SHORTCUTS = [
 ]
 
 
-def _action(window, menu, text: str, slot, shortcut: str | None = None) -> QAction:
+def add_action(window: QWidget, menu: QMenu | None, text: str, slot: Callable[[], object],
+               shortcut: str | None = None) -> QAction:
     """An action on the window (so its shortcut works wherever focus is), shown in ``menu``."""
     act = QAction(text, window)
     if shortcut:
@@ -30,49 +42,59 @@ def _action(window, menu, text: str, slot, shortcut: str | None = None) -> QActi
     return act
 
 
-def build_menus(w) -> None:
-    """File, View, Study and Help menus of the main window ``w``."""
+def fill_recent(menu: QMenu, paths: list[str], open_paths: Callable[[list[str]], None]) -> None:
+    """One item per recently opened path (disabled when there is none)."""
+    menu.clear()
+    for path in paths:
+        act = menu.addAction(path)
+        act.triggered.connect(lambda _=False, p=path: open_paths([p]))
+    menu.setEnabled(bool(paths))
+
+
+def build_menus(w: MainWindow) -> QMenu:
+    """File, View, Study and Help menus of the main window ``w``; returns File > Open recent."""
     bar = w.menuBar()
+    do = w.commands
     file = bar.addMenu("&File")
-    _action(w, file, "Open files…", w.choose_files, "Ctrl+O")
-    _action(w, file, "Open folder…", w.choose_folder, "Ctrl+Shift+O")
-    w.recent_menu = file.addMenu("Open recent")
-    w.fill_recent()
+    add_action(w, file, "Open files…", do.choose_files, "Ctrl+O")
+    add_action(w, file, "Open folder…", do.choose_folder, "Ctrl+Shift+O")
+    recent = file.addMenu("Open recent")
+    fill_recent(recent, w.settings.recent, w.open_paths)
     file.addSeparator()
-    _action(w, file, "Screen a folder into a worklist…", w.worklist.choose_and_screen,
-            "Ctrl+Shift+S")
-    _action(w, file, "Open a worklist…", w.worklist.choose_and_open)
+    add_action(w, file, "Screen a folder into a worklist…", w.worklist.choose_and_screen,
+               "Ctrl+Shift+S")
+    add_action(w, file, "Open a worklist…", w.worklist.choose_and_open)
     file.addSeparator()
-    _action(w, file, "Model…", w.choose_model, "Ctrl+M")
-    _action(w, file, "Re-run model on this image", w.rerun)
+    add_action(w, file, "Model…", do.choose_model, "Ctrl+M")
+    add_action(w, file, "Re-run model on this image", w.rerun)
     file.addSeparator()
-    _action(w, file, "Save view as PNG…", w.choose_save_view, "Ctrl+S")
-    _action(w, file, "Copy findings as text", w.copy_findings, "Ctrl+Shift+C")
+    add_action(w, file, "Save view as PNG…", do.choose_save_view, "Ctrl+S")
+    add_action(w, file, "Copy findings as text", do.copy_findings, "Ctrl+Shift+C")
     file.addSeparator()
-    _action(w, file, "Quit", w.close, "Ctrl+Q")
+    add_action(w, file, "Quit", w.close, "Ctrl+Q")
 
     view = bar.addMenu("&View")
     state, canvas = w.state, w.canvas
-    _action(w, view, "Fit", canvas.fit, "Space")
-    _action(w, view, "Actual pixels / fit", w.toggle_actual_pixels, "Z")
-    _action(w, view, "Zoom in", lambda: canvas.zoom(ZOOM_STEP), "+")
-    _action(w, None, "Zoom in (=)", lambda: canvas.zoom(ZOOM_STEP), "=")
-    _action(w, view, "Zoom out", lambda: canvas.zoom(1 / ZOOM_STEP), "-")
-    _action(w, view, "Invert", lambda: state.toggle("invert"), "I")
-    _action(w, view, "Flip horizontal", lambda: state.toggle("flip_h"), "H")
-    _action(w, view, "Flip vertical", lambda: state.toggle("flip_v"), "V")
-    _action(w, view, "Rotate 90° clockwise",
-            lambda: state.set("rotation", state.get("rotation") + 90), "R")
-    _action(w, view, "Reset orientation", state.reset_orientation)
-    _action(w, view, "Heat map on/off", lambda: state.toggle("cam_visible"), "C")
+    add_action(w, view, "Fit", canvas.fit, "Space")
+    add_action(w, view, "Actual pixels / fit", canvas.toggle_actual_pixels, "Z")
+    add_action(w, view, "Zoom in", lambda: canvas.zoom(ZOOM_STEP), "+")
+    add_action(w, None, "Zoom in (=)", lambda: canvas.zoom(ZOOM_STEP), "=")
+    add_action(w, view, "Zoom out", lambda: canvas.zoom(1 / ZOOM_STEP), "-")
+    add_action(w, view, "Invert", state.toggle_invert, "I")
+    add_action(w, view, "Flip horizontal", state.toggle_flip_h, "H")
+    add_action(w, view, "Flip vertical", state.toggle_flip_v, "V")
+    add_action(w, view, "Rotate 90° clockwise", state.rotate_clockwise, "R")
+    add_action(w, view, "Reset orientation", state.reset_orientation)
+    add_action(w, view, "Heat map on/off", state.toggle_cam_visible, "C")
     view.addAction(w.worklist.toggleViewAction())
     for k in range(5):
-        _action(w, None, f"Window preset {k + 1}", lambda _=False, k=k: w.apply_preset(k),
-                str(k + 1))
+        add_action(w, None, f"Window preset {k + 1}", lambda _=False, k=k: w.view.apply_preset(k),
+                   str(k + 1))
 
     nav = bar.addMenu("&Study")
-    _action(w, nav, "Next image", lambda: w.step_image(1), "Right")
-    _action(w, nav, "Previous image", lambda: w.step_image(-1), "Left")
-    _action(w, nav, "Next series", lambda: w.step_series(1), "Down")
-    _action(w, nav, "Previous series", lambda: w.step_series(-1), "Up")
-    _action(w, bar.addMenu("&Help"), "Keyboard shortcuts", w.show_shortcuts)
+    add_action(w, nav, "Next image", lambda: w.step_image(1), "Right")
+    add_action(w, nav, "Previous image", lambda: w.step_image(-1), "Left")
+    add_action(w, nav, "Next series", lambda: w.step_series(1), "Down")
+    add_action(w, nav, "Previous series", lambda: w.step_series(-1), "Up")
+    add_action(w, bar.addMenu("&Help"), "Keyboard shortcuts", do.show_shortcuts)
+    return recent

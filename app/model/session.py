@@ -121,12 +121,19 @@ def open_paths(paths: list[Path]) -> OpenResult:
 
 
 class StudySession(QObject):
+    """The open studies, their decoded images and predictions, and the model engine; every
+    result arrives by signal on the GUI thread."""
+
     opened = Signal(object)              # OpenResult
     image_ready = Signal(int, object)    # index, LoadedImage
     thumbnail_ready = Signal(int, object)
     prediction_ready = Signal(int, object)  # index, Prediction
     engine_ready = Signal(object)        # Engine
-    failed = Signal(str, str)            # what ("open", "image", "model", "predict"), message
+    # what went wrong, one signal per kind (the message names the file and what to do)
+    open_failed = Signal(str)
+    image_failed = Signal(str)
+    model_failed = Signal(str)
+    predict_failed = Signal(str)
 
     def __init__(self, runner: JobRunner, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -158,7 +165,7 @@ class StudySession(QObject):
 
     def _engine_failed(self, token, message: str) -> None:
         if token == self._engine_generation:
-            self.failed.emit("model", message)
+            self.model_failed.emit(message)
 
     # --- opening ------------------------------------------------------------------------------
     def open(self, paths: list[str | Path]) -> None:
@@ -171,20 +178,25 @@ class StudySession(QObject):
         self.runner.start(self.generation, open_paths, [Path(p) for p in paths],
                           on_result=self._opened, on_error=self._open_failed)
 
+    def abandon(self) -> None:
+        """The window is closing: whatever still runs for the open studies is now stale."""
+        self.generation += 1
+
     def _opened(self, token, result: OpenResult) -> None:
         if token != self.generation:
             return
         self.items = result.items
         if not result.items:
             reasons = [str(err) for err in result.scan.skipped]
-            self.failed.emit("open", "; ".join(reasons) if reasons else
-                             "nothing to show: no DICOM, PNG or JPEG image in what was opened")
+            self.open_failed.emit("; ".join(reasons) if reasons else
+                                  "nothing to show: no DICOM, PNG or JPEG image in what was "
+                                  "opened")
             return
         self.opened.emit(result)
 
     def _open_failed(self, token, message: str) -> None:
         if token == self.generation:
-            self.failed.emit("open", message)
+            self.open_failed.emit(message)
 
     # --- images -------------------------------------------------------------------------------
     def image(self, index: int) -> LoadedImage | None:
@@ -219,7 +231,7 @@ class StudySession(QObject):
         if generation != self.generation:
             return
         self._loading.discard(index)
-        self.failed.emit("image", message)
+        self.image_failed.emit(message)
 
     def request_thumbnails(self) -> None:
         """Thumbnails of the other images, one job each, after the first image is up."""
@@ -265,7 +277,7 @@ class StudySession(QObject):
         generation, engine_generation, index = token
         self._predicting.discard(index)
         if generation == self.generation and engine_generation == self._engine_generation:
-            self.failed.emit("predict", message)
+            self.predict_failed.emit(message)
 
 
 def _make_engine(spec: str | Path | None, device: str) -> Engine:

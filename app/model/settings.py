@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from PySide6.QtCore import QSettings
 
-from chexnet.app.model.view_state import COLOUR_MAPS
+from chexnet.app.model.view_state import COLOUR_MAPS, ViewState
 
 MAX_RECENT = 10
 ORGANISATION, APPLICATION = "chexnet", "chexnet-viewer"
 
 
 class ViewerSettings:
+    """Typed access to the persisted values; out-of-range or unknown stored values read as
+    the defaults (a hand-edited INI file cannot break the viewer)."""
+
     def __init__(self, store: QSettings | None = None) -> None:
         self.store = store or QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
                                         ORGANISATION, APPLICATION)
@@ -88,6 +91,24 @@ class ViewerSettings:
     @model.setter
     def model(self, value: str) -> None:
         self.store.setValue("model/spec", value)
+
+    def follow(self, state: ViewState) -> None:
+        """Start ``state`` with the remembered overlay look, and remember every change to it."""
+        state.threshold_changed.connect(self._keep_threshold)
+        state.opacity_changed.connect(self._keep_opacity)
+        state.colour_map_changed.connect(self._keep_colour_map)
+        state.threshold = self.threshold
+        state.opacity = self.opacity
+        state.colour_map = self.colour_map
+
+    def _keep_threshold(self, value: float) -> None:
+        self.threshold = value
+
+    def _keep_opacity(self, value: float) -> None:
+        self.opacity = value
+
+    def _keep_colour_map(self, value: str) -> None:
+        self.colour_map = value
 
     def sync(self) -> None:
         self.store.sync()

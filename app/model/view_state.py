@@ -1,14 +1,16 @@
 """The view's state in one small model: what is selected and how it is drawn.
 
-Widgets bind both ways to it through ``changed(name)``; setters ignore values equal to the
-current one, which is the guard against update loops (a slider that sets the model, which
-updates the slider, which would set the model again...), as napari's layer controls and
-Slicer's ``updateGUIFromParameterNode`` do.
+Each field is a typed property with its own signal, ``<field>_changed(value)``. Widgets bind
+both ways to it; a setter that gets the current value does nothing and emits nothing, which is
+the guard against update loops (a slider that sets the model, which updates the slider, which
+would set the model again...), as napari's layer controls and Slicer's
+``updateGUIFromParameterNode`` do.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar, overload
 
 from PySide6.QtCore import QObject, Signal
 
@@ -16,63 +18,101 @@ from chexnet.inference.io.image import Window
 
 COLOUR_MAPS = ("jet", "turbo", "inferno", "viridis", "magma", "plasma")
 
+T = TypeVar("T")
 
-@dataclass
-class _State:
-    finding: str | None = None        # whose CAM is shown
-    cam_visible: bool = True
-    threshold: float = 0.5            # CAM (scaled 0..1) below this is transparent
-    opacity: float = 0.45
-    colour_map: str = "jet"
-    window: Window | None = None      # None: the image's own default
-    invert: bool = False
-    flip_h: bool = False
-    flip_v: bool = False
-    rotation: int = 0                 # degrees clockwise, a multiple of 90
+
+def unit_interval(value: float) -> float:
+    """Threshold and opacity: clamped to [0, 1]."""
+    return min(1.0, max(0.0, float(value)))
+
+
+def quarter_turns(value: int) -> int:
+    """Rotation in degrees clockwise, kept in [0, 360)."""
+    return int(value) % 360
+
+
+def known_colour_map(name: str) -> str:
+    if name not in COLOUR_MAPS:
+        raise ValueError(f"unknown colour map {name!r}; choose from {', '.join(COLOUR_MAPS)}")
+    return name
+
+
+class Field(Generic[T]):
+    """One observable field of :class:`ViewState`: a write is first coerced (clamped or
+    validated), then stored and announced on ``<name>_changed`` only if it differs."""
+
+    def __init__(self, default: T, coerce: Callable[[Any], T] | None = None) -> None:
+        self.default = default
+        self.coerce = coerce
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+        self.slot = f"_{name}"
+        self.signal = f"{name}_changed"
+
+    @overload
+    def __get__(self, obj: None, objtype: type | None = None) -> Field[T]: ...
+    @overload
+    def __get__(self, obj: object, objtype: type | None = None) -> T: ...
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        return getattr(obj, self.slot, self.default)
+
+    def __set__(self, obj: object, value: T) -> None:
+        if self.coerce is not None:
+            value = self.coerce(value)
+        if getattr(obj, self.slot, self.default) == value:
+            return
+        setattr(obj, self.slot, value)
+        getattr(obj, self.signal).emit(value)
 
 
 class ViewState(QObject):
-    """Observable view state. ``changed`` carries the field name that changed."""
+    """Observable view state: assign a field, and its ``<field>_changed`` signal tells the
+    widgets bound to it."""
 
-    changed = Signal(str)
+    finding_changed = Signal(object)      # str | None
+    cam_visible_changed = Signal(bool)
+    threshold_changed = Signal(float)
+    opacity_changed = Signal(float)
+    colour_map_changed = Signal(str)
+    window_changed = Signal(object)       # Window | None
+    invert_changed = Signal(bool)
+    flip_h_changed = Signal(bool)
+    flip_v_changed = Signal(bool)
+    rotation_changed = Signal(int)
 
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._s = _State()
+    finding: Field[str | None] = Field(None)     # whose CAM is shown
+    cam_visible: Field[bool] = Field(True, bool)
+    threshold: Field[float] = Field(0.5, unit_interval)  # CAM (scaled 0..1) below: transparent
+    opacity: Field[float] = Field(0.45, unit_interval)
+    colour_map: Field[str] = Field("jet", known_colour_map)
+    window: Field[Window | None] = Field(None)   # None: the image's own default
+    invert: Field[bool] = Field(False, bool)
+    flip_h: Field[bool] = Field(False, bool)
+    flip_v: Field[bool] = Field(False, bool)
+    rotation: Field[int] = Field(0, quarter_turns)  # degrees clockwise, a multiple of 90
 
-    def get(self, name: str):
-        return getattr(self._s, name)
+    def toggle_cam_visible(self) -> None:
+        self.cam_visible = not self.cam_visible
 
-    def set(self, name: str, value) -> bool:
-        """Set one field; returns whether it changed (and emitted ``changed``)."""
-        if name not in _FIELDS:
-            raise AttributeError(f"ViewState has no field {name!r}")
-        if name in ("threshold", "opacity"):
-            value = min(1.0, max(0.0, float(value)))
-        elif name == "rotation":
-            value = int(value) % 360
-        elif name == "colour_map" and value not in COLOUR_MAPS:
-            raise ValueError(f"unknown colour map {value!r}; choose from {', '.join(COLOUR_MAPS)}")
-        if getattr(self._s, name) == value:
-            return False
-        setattr(self._s, name, value)
-        self.changed.emit(name)
-        return True
+    def toggle_invert(self) -> None:
+        self.invert = not self.invert
 
-    def toggle(self, name: str) -> None:
-        self.set(name, not self.get(name))
+    def toggle_flip_h(self) -> None:
+        self.flip_h = not self.flip_h
+
+    def toggle_flip_v(self) -> None:
+        self.flip_v = not self.flip_v
+
+    def rotate_clockwise(self) -> None:
+        self.rotation = self.rotation + 90
 
     def reset_orientation(self) -> None:
-        for name in ("invert", "flip_h", "flip_v"):
-            self.set(name, False)
-        self.set("rotation", 0)
-
-    # convenience properties for the frequently read fields
-    finding = property(lambda self: self._s.finding)
-    threshold = property(lambda self: self._s.threshold)
-    opacity = property(lambda self: self._s.opacity)
-    cam_visible = property(lambda self: self._s.cam_visible)
-    window = property(lambda self: self._s.window)
-
-
-_FIELDS = {f.name for f in fields(_State)}
+        """Back to the image as stored: not inverted, not flipped, not rotated."""
+        self.invert = False
+        self.flip_h = False
+        self.flip_v = False
+        self.rotation = 0

@@ -36,6 +36,13 @@ def window_after_drag(loaded: LoadedImage, current: Window | None, dx: float, dy
     return Window(current.center - dy * step, width, "LINEAR", "manual")
 
 
+def window_text(window: Window | None) -> str:
+    """The window shown under the presets box: centre and width, or the file's own VOI."""
+    if window is None:
+        return "file's own VOI"
+    return f"C {window.center:.0f} / W {window.width:.0f}"
+
+
 def pixel_readout(image: Image, row: int, col: int) -> str:
     """Position, stored value, modality value and millimetres under the cursor."""
     stored = image.stored[row, col]

@@ -186,6 +186,14 @@ class ImageCanvas(pg.GraphicsView):
         current = rect.width() / size.width()  # image pixels per screen pixel
         self.zoom(current)
 
+    def toggle_actual_pixels(self) -> None:
+        """Key Z: actual pixels, or back to fit when already there."""
+        rect, size = self.view.viewRect(), self.view.size()
+        if size.width() > 0 and abs(rect.width() / size.width() - 1.0) < 0.02:
+            self.fit()
+        else:
+            self.actual_pixels()
+
     def _apply_transforms(self) -> None:
         self.base.setTransform(self._orient)
         self.outline.setTransform(self._orient)

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from chexnet.inference.package.card import ModelCard
+from chexnet.inference.package.card import DEMO_NOTICE, ModelCard
 from chexnet.inference.scoring.prediction import ModelId, Prediction
 
 ABOVE_COLOUR = QColor(200, 40, 40)
@@ -76,8 +76,7 @@ class FindingsPanel(QWidget):
                                  f"thresholds: {escape(card.threshold_rule)}</small>")
         self.model_label.setToolTip(f"sha256 {model.sha256}")
         if card.demo:
-            self.demo_banner.setText("DEMO MODEL — not for clinical use. "
-                                     + (card.description or ""))
+            self.demo_banner.setText(f"{DEMO_NOTICE} {card.description or ''}".strip())
             self.demo_banner.show()
         else:
             self.demo_banner.hide()

@@ -51,14 +51,21 @@ class OverlayControls(QWidget):
         form.addRow("Colour map", self.colour_map)
         form.addRow("Window", self.presets)
         form.addRow("", self.window_label)
-        self.show_heat.toggled.connect(lambda v: state.set("cam_visible", v))
-        self.threshold.valueChanged.connect(lambda v: state.set("threshold", v / 100.0))
-        self.opacity.valueChanged.connect(lambda v: state.set("opacity", v / 100.0))
-        self.colour_map.currentTextChanged.connect(lambda v: state.set("colour_map", v))
+        # widget -> model
+        self.show_heat.toggled.connect(self._heat_toggled)
+        self.threshold.valueChanged.connect(self._threshold_moved)
+        self.opacity.valueChanged.connect(self._opacity_moved)
+        self.colour_map.currentTextChanged.connect(self._colour_map_chosen)
         self.presets.activated.connect(self.preset_chosen)
-        state.changed.connect(self._from_state)
-        for name in ("cam_visible", "threshold", "opacity", "colour_map"):
-            self._from_state(name)
+        # model -> widget (quietly: no echo back to the model)
+        state.cam_visible_changed.connect(self._show_cam_visible)
+        state.threshold_changed.connect(self._show_threshold)
+        state.opacity_changed.connect(self._show_opacity)
+        state.colour_map_changed.connect(self._show_colour_map)
+        self._show_cam_visible(state.cam_visible)
+        self._show_threshold(state.threshold)
+        self._show_opacity(state.opacity)
+        self._show_colour_map(state.colour_map)
 
     def set_presets(self, names: list[str], current: int | None) -> None:
         self.presets.blockSignals(True)
@@ -73,18 +80,31 @@ class OverlayControls(QWidget):
     def set_window_text(self, text: str) -> None:
         self.window_label.setText(text)
 
-    def _from_state(self, name: str) -> None:
-        s = self.state
-        if name == "cam_visible":
-            _quiet(self.show_heat, self.show_heat.setChecked, s.cam_visible)
-        elif name == "threshold":
-            _quiet(self.threshold, self.threshold.setValue, round(s.threshold * 100))
-            self.threshold_value.setText(f"{s.threshold:.2f}")
-        elif name == "opacity":
-            _quiet(self.opacity, self.opacity.setValue, round(s.opacity * 100))
-            self.opacity_value.setText(f"{s.opacity:.2f}")
-        elif name == "colour_map":
-            _quiet(self.colour_map, self.colour_map.setCurrentText, s.get("colour_map"))
+    def _heat_toggled(self, visible: bool) -> None:
+        self.state.cam_visible = visible
+
+    def _threshold_moved(self, percent: int) -> None:
+        self.state.threshold = percent / 100.0
+
+    def _opacity_moved(self, percent: int) -> None:
+        self.state.opacity = percent / 100.0
+
+    def _colour_map_chosen(self, name: str) -> None:
+        self.state.colour_map = name
+
+    def _show_cam_visible(self, visible: bool) -> None:
+        _quiet(self.show_heat, self.show_heat.setChecked, visible)
+
+    def _show_threshold(self, value: float) -> None:
+        _quiet(self.threshold, self.threshold.setValue, round(value * 100))
+        self.threshold_value.setText(f"{value:.2f}")
+
+    def _show_opacity(self, value: float) -> None:
+        _quiet(self.opacity, self.opacity.setValue, round(value * 100))
+        self.opacity_value.setText(f"{value:.2f}")
+
+    def _show_colour_map(self, name: str) -> None:
+        _quiet(self.colour_map, self.colour_map.setCurrentText, name)
 
 
 def _with_value(slider: QSlider, value: QLabel) -> QWidget:

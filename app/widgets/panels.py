@@ -59,6 +59,11 @@ class MetadataPanel(QWidget):
         self.table.resizeColumnsToContents()
         self._apply_filter(self.filter.text())
 
+    @property
+    def rows(self) -> list[tuple[str, str, str]]:
+        """All header rows (tag, name, value), shown or filtered out."""
+        return list(self._rows)
+
     def _apply_filter(self, text: str) -> None:
         needle = text.strip().lower()
         for r, cells in enumerate(self._rows):

@@ -24,6 +24,9 @@ def default_out_dir(inputs: list[Path]) -> Path:
 
 
 class WorklistDock(QDockWidget):
+    """The worklist panel in a dock on the left, hidden until a worklist is screened or
+    opened; its messages go to the window's message area."""
+
     def __init__(self, window: QMainWindow) -> None:
         super().__init__("Worklist", window)
         self.setObjectName("Worklist")
@@ -33,7 +36,7 @@ class WorklistDock(QDockWidget):
         window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self)
         self.hide()
         self.panel.open_requested.connect(self._open_row)
-        self.panel.message.connect(lambda text, level: window.messages.post(text, level))
+        self.panel.message.connect(window.messages.post)
 
     def choose_and_screen(self) -> None:
         folder = QFileDialog.getExistingDirectory(self.window_, "Screen a folder",
@@ -59,13 +62,15 @@ class WorklistDock(QDockWidget):
     def open_worklist(self, out_dir: Path) -> None:
         """Reopen a screening folder: its journal is read on a worker thread."""
         self.window_.runner.start(out_dir, read_worklist, out_dir,
-                                  on_result=self._worklist_read,
-                                  on_error=lambda _t, message: self.window_.messages.post(message))
+                                  on_result=self._worklist_read, on_error=self._worklist_failed)
 
     def _worklist_read(self, out_dir: Path, result) -> None:
         model, rows = result
         self.panel.show_worklist(out_dir, rows, model.labels)
         self._reveal()
+
+    def _worklist_failed(self, _out_dir: Path, message: str) -> None:
+        self.window_.messages.post(message)
 
     def _reveal(self) -> None:
         """Show the dock at about 40 % of the window's width, leaving the image room."""

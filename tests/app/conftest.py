@@ -16,6 +16,7 @@ from chexnet.app.main_window import MainWindow
 from chexnet.app.model.settings import ViewerSettings
 
 FINDINGS_TIMEOUT_MS = 60_000
+DRAW_TIMEOUT_MS = 5_000
 
 
 @pytest.fixture
@@ -53,3 +54,19 @@ def canvas_pixel(window: MainWindow, x: float, y: float) -> np.ndarray:
     ratio = grab.devicePixelRatio()
     colour = grab.pixelColor(round(widget_point.x() * ratio), round(widget_point.y() * ratio))
     return np.array([colour.red(), colour.green(), colour.blue()])
+
+
+def wait_drawn(qtbot, window: MainWindow) -> None:
+    """Wait until the canvas layers show what the view state says (heat map on/off, opacity,
+    threshold, inversion); the pixel checks then read the screen itself."""
+    canvas, state = window.canvas, window.state
+
+    def drawn() -> bool:
+        heat = canvas.overlay.image
+        seen = np.empty(0) if heat is None else heat[np.isfinite(heat)]
+        return (canvas.overlay.isVisible() == (state.cam_visible and heat is not None)
+                and abs(canvas.overlay.opacity() - state.opacity) < 1e-6
+                and (seen.size == 0 or seen.min() >= np.float32(state.threshold))
+                and int(canvas.base.lut[0][0]) == (255 if state.invert else 0))
+
+    qtbot.waitUntil(drawn, timeout=DRAW_TIMEOUT_MS)

@@ -42,7 +42,7 @@ def test_a_folder_with_bad_files_shows_the_good_one(qtbot, make_window, corpus, 
     shutil.copy(nih_png, folder / "good.png")
     window = make_window()
     open_and_wait(qtbot, window, folder)
-    assert window.loaded.image.path.name == "good.png"
+    assert window.nav.loaded.image.path.name == "good.png"
     text = "\n".join(window.messages.messages())
     for name in ("empty.dcm", "notes.dcm", "report_sr.dcm"):  # refused while scanning headers
         assert name in text

@@ -10,6 +10,7 @@ from PIL import Image as PILImage
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
+from chexnet.app.main_window import MainWindow
 from chexnet.inference import Engine, load_image
 from tests.app.conftest import FINDINGS_TIMEOUT_MS, open_and_wait
 from tests.tiny_model import build_tiny_package, tiny_card
@@ -59,7 +60,7 @@ def test_view_controls_and_state_bind_both_ways(qtbot, make_window, nih_png):
     controls = window.controls
     controls.threshold.setValue(80)  # the widget sets the model...
     assert window.state.threshold == pytest.approx(0.8)
-    window.state.set("opacity", 0.3)  # ...and the model sets the widget
+    window.state.opacity = 0.3  # ...and the model sets the widget
     assert controls.opacity.value() == 30
     assert window.canvas.overlay.opacity() == pytest.approx(0.3)
     # selecting a row picks the heat map's finding, and the reverse
@@ -67,7 +68,7 @@ def test_view_controls_and_state_bind_both_ways(qtbot, make_window, nih_png):
     window.findings.table.selectRow(1)
     assert window.state.finding == second
     third = window.findings.labels_in_order[2]
-    window.state.set("finding", third)
+    window.state.finding = third
     assert window.findings.table.currentRow() == 2
 
 
@@ -82,13 +83,13 @@ def test_keyboard_shortcuts(qtbot, make_window, tmp_path, nih_sample):
     canvas = window.canvas
     canvas.setFocus()
     assert window.thumbs.count() == 3
-    assert window.index == 0
+    assert window.nav.index == 0
 
     def key(k):
         qtbot.keyClick(canvas, k)
 
     key(Qt.Key.Key_I)
-    assert window.state.get("invert")
+    assert window.state.invert
     key(Qt.Key.Key_C)
     assert not window.state.cam_visible
     assert not canvas.overlay.isVisible()
@@ -96,8 +97,8 @@ def test_keyboard_shortcuts(qtbot, make_window, tmp_path, nih_sample):
     assert canvas.overlay.isVisible()
     key(Qt.Key.Key_H)
     key(Qt.Key.Key_R)
-    assert window.state.get("flip_h")
-    assert window.state.get("rotation") == 90
+    assert window.state.flip_h
+    assert window.state.rotation == 90
     key(Qt.Key.Key_2)  # the automatic percentile window (a PNG has no window of its own)
     assert window.state.window is not None
     assert "auto" in window.state.window.explanation
@@ -110,11 +111,11 @@ def test_keyboard_shortcuts(qtbot, make_window, tmp_path, nih_sample):
     assert canvas.view.viewRect().width() >= width_before * 0.95
     with qtbot.waitSignal(window.findings_shown, timeout=FINDINGS_TIMEOUT_MS):
         key(Qt.Key.Key_Right)
-    assert window.index == 1
+    assert window.nav.index == 1
     assert window.session.prediction(1).path.name == names[1]
     with qtbot.waitSignal(window.findings_shown, timeout=FINDINGS_TIMEOUT_MS):
         key(Qt.Key.Key_Left)
-    assert window.index == 0
+    assert window.nav.index == 0
 
 
 def test_right_drag_changes_the_window(qtbot, make_window, rg1_uncr):
@@ -125,7 +126,7 @@ def test_right_drag_changes_the_window(qtbot, make_window, rg1_uncr):
     after = window.state.window
     assert after.width > start.width
     assert after.center > start.center
-    image = window.loaded.image
+    image = window.nav.loaded.image
     shown = window.canvas.base.image
     np.testing.assert_array_equal(shown, image.display_u8(after, cache=False))
     assert len(image._display_cache) <= 2  # interactive windows are not cached
@@ -150,24 +151,25 @@ def test_stale_results_are_dropped(qtbot, make_window, rg1_j2kr, nih_png):
     window = make_window()
     window.open_paths([rg1_j2kr])  # slow to decode...
     open_and_wait(qtbot, window, nih_png)  # ...overtaken by a quick one
-    qtbot.wait(1500)  # let the slow job finish
-    assert window.loaded.image.path == nih_png
-    assert window.session.prediction(window.index).path == nih_png
+    # the slow job too has finished (and its results were dropped)
+    qtbot.waitUntil(lambda: window.runner.running == 0, timeout=FINDINGS_TIMEOUT_MS)
+    assert window.nav.loaded.image.path == nih_png
+    assert window.session.prediction(window.nav.index).path == nih_png
     assert [it.instance.path for it in window.session.items] == [nih_png]
 
 
 def test_settings_persist(qtbot, make_window, settings, nih_png):
     window = make_window()
-    window.state.set("threshold", 0.7)
-    window.state.set("opacity", 0.25)
-    window.state.set("colour_map", "viridis")
+    window.state.threshold = 0.7
+    window.state.opacity = 0.25
+    window.state.colour_map = "viridis"
     open_and_wait(qtbot, window, nih_png)
-    window.apply_preset(len(window.loaded.presets) - 1)  # full range
+    window.view.apply_preset(len(window.nav.loaded.presets) - 1)  # full range
     window.close()
     again = make_window()
     assert again.state.threshold == pytest.approx(0.7)
     assert again.state.opacity == pytest.approx(0.25)
-    assert again.state.get("colour_map") == "viridis"
+    assert again.state.colour_map == "viridis"
     assert again.settings.recent[0] == str(nih_png)
     assert again.settings.last_folder == str(nih_png.parent)
     open_and_wait(qtbot, again, nih_png)
@@ -178,13 +180,13 @@ def test_save_view_and_copy_findings(qtbot, make_window, tmp_path, nih_png):
     window = make_window()
     open_and_wait(qtbot, window, nih_png)
     out = tmp_path / "view.png"
-    assert window.save_view(out)
+    assert window.commands.save_view(out)
     saved = PILImage.open(out)
     assert saved.width > window.canvas.width()
     assert saved.height >= window.canvas.height()
-    window.copy_findings()
+    window.commands.copy_findings()
     text = QApplication.clipboard().text()
-    top = window.session.prediction(window.index).top
+    top = window.session.prediction(window.nav.index).top
     assert top.label in text
     assert f"{top.probability:.3f}" in text
     assert "DEMO" in text
@@ -193,7 +195,7 @@ def test_save_view_and_copy_findings(qtbot, make_window, tmp_path, nih_png):
 def test_metadata_panel_shows_the_header(qtbot, make_window, rg1_uncr, caplog):
     window = make_window()
     open_and_wait(qtbot, window, rg1_uncr)
-    rows = window.metadata._rows
+    rows = window.metadata.rows
     names = {name for _, name, _ in rows}
     assert {"Modality", "Patient's Name", "Transfer Syntax UID"} <= names
     window.metadata.filter.setText("modality")
@@ -248,3 +250,20 @@ def test_model_dialog_lists_packages_with_their_cards_off_the_gui_thread(qtbot, 
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"not a model")
     assert "cannot be used" in describe_file(str(broken))[2]
+
+
+def test_a_model_that_cannot_load_is_said_and_the_window_lives(qtbot, settings, tmp_path,
+                                                                nih_png):
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not a model")
+    window = MainWindow(settings=settings, model=str(broken))
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.gave_up, timeout=FINDINGS_TIMEOUT_MS) as blocker:
+        window.show()
+    assert "broken.onnx" in blocker.args[0]
+    assert "No model" in window.findings.summary.text()
+    assert window.findings.model_label.text() == "No model loaded"
+    assert any("broken.onnx" in m for m in window.messages.messages())
+    with qtbot.waitSignal(window.session.image_ready, timeout=FINDINGS_TIMEOUT_MS):
+        window.open_paths([nih_png])  # images still open, waiting for a model
+    assert "Waiting for the model" in window.findings.summary.text()

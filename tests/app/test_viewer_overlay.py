@@ -12,7 +12,7 @@ from PIL import Image as PILImage
 from chexnet.inference import load_image
 from chexnet.inference.preprocessing import PreprocessSpec, preprocess
 from chexnet.inference.render.cam import cam_on_image
-from tests.app.conftest import canvas_pixel, open_and_wait
+from tests.app.conftest import canvas_pixel, open_and_wait, wait_drawn
 from tests.tiny_model import reference_outputs
 
 
@@ -43,7 +43,7 @@ def expected_heat(path: Path, label_index: int) -> tuple[np.ndarray, object]:
 def test_overlay_follows_threshold_and_crop_box(qtbot, make_window, wide_png):
     window = make_window()
     open_and_wait(qtbot, window, wide_png)
-    pred = window.session.prediction(window.index)
+    pred = window.session.prediction(window.nav.index)
     finding = window.state.finding
     assert finding == pred.top.label  # the top finding is selected on open
     heat, box = expected_heat(wide_png, pred.labels.index(finding))
@@ -57,43 +57,43 @@ def test_overlay_follows_threshold_and_crop_box(qtbot, make_window, wide_png):
     cy, cx = cold[len(cold) // 2]
     outside_x, outside_y = box.x0 / 2, 150  # left margin: not seen by the model
 
-    window.state.set("opacity", 0.8)
-    window.state.set("threshold", 0.5)
-    qtbot.wait(50)
+    window.state.opacity = 0.8
+    window.state.threshold = 0.5
+    wait_drawn(qtbot, window)
     assert not is_grey(canvas_pixel(window, hx, hy)), "hot CAM region must be coloured"
     assert is_grey(canvas_pixel(window, cx, cy)), "below the threshold must be transparent"
     assert is_grey(canvas_pixel(window, outside_x, outside_y)), "outside the crop box: no colour"
 
-    window.state.set("threshold", 0.0)
-    qtbot.wait(50)
+    window.state.threshold = 0.0
+    wait_drawn(qtbot, window)
     assert not is_grey(canvas_pixel(window, cx, cy)), "threshold 0 colours everything seen"
     assert is_grey(canvas_pixel(window, outside_x, outside_y)), "never outside the crop box"
 
-    window.state.set("threshold", 0.95)
-    qtbot.wait(50)
+    window.state.threshold = 0.95
+    wait_drawn(qtbot, window)
     assert is_grey(canvas_pixel(window, hx, hy)), "raising the threshold hides the region"
 
-    window.state.set("threshold", 0.5)
-    window.state.set("cam_visible", False)
-    qtbot.wait(50)
+    window.state.threshold = 0.5
+    window.state.cam_visible = False
+    wait_drawn(qtbot, window)
     assert is_grey(canvas_pixel(window, hx, hy)), "the toggle hides the heat map"
 
 
 def test_opacity_blends_toward_the_colour(qtbot, make_window, wide_png):
     window = make_window()
     open_and_wait(qtbot, window, wide_png)
-    window.state.set("threshold", 0.0)
+    window.state.threshold = 0.0
     x, y = 200, 150
-    window.state.set("cam_visible", False)
-    qtbot.wait(50)
+    window.state.cam_visible = False
+    wait_drawn(qtbot, window)
     base = canvas_pixel(window, x, y)
     assert is_grey(base)
-    window.state.set("cam_visible", True)
-    window.state.set("opacity", 0.2)
-    qtbot.wait(50)
+    window.state.cam_visible = True
+    window.state.opacity = 0.2
+    wait_drawn(qtbot, window)
     faint = canvas_pixel(window, x, y)
-    window.state.set("opacity", 1.0)
-    qtbot.wait(50)
+    window.state.opacity = 1.0
+    wait_drawn(qtbot, window)
     solid = canvas_pixel(window, x, y)
     # at opacity a the screen shows base*(1-a) + colour*a, and at a = 1 the colour itself
     predicted = base * 0.8 + solid * 0.2
@@ -104,12 +104,12 @@ def test_opacity_blends_toward_the_colour(qtbot, make_window, wide_png):
 def test_invert_really_inverts(qtbot, make_window, wide_png):
     window = make_window()
     open_and_wait(qtbot, window, wide_png)
-    window.state.set("cam_visible", False)
-    qtbot.wait(50)
+    window.state.cam_visible = False
+    wait_drawn(qtbot, window)
     points = [(20, 20), (380, 280), (150, 90)]
     before = [canvas_pixel(window, x, y) for x, y in points]
-    window.state.set("invert", True)
-    qtbot.wait(50)
+    window.state.invert = True
+    wait_drawn(qtbot, window)
     after = [canvas_pixel(window, x, y) for x, y in points]
     for b, a in zip(before, after, strict=True):
         assert is_grey(b)

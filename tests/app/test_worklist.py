@@ -23,8 +23,8 @@ def nih_folder(nih_sample: Path, dst: Path, n: int) -> list[Path]:
 
 
 def wait_done(qtbot, panel) -> None:
+    """Until the run's last signal has been handled (``running`` turns false only then)."""
     qtbot.waitUntil(lambda: not panel.running, timeout=SCREEN_TIMEOUT_MS)
-    qtbot.wait(50)  # the finished signals are delivered after the thread stops
 
 
 def test_screen_a_folder_filter_and_open_a_row(qtbot, make_window, nih_sample, tmp_path):
@@ -68,7 +68,7 @@ def test_screen_a_folder_filter_and_open_a_row(qtbot, make_window, nih_sample, t
     top = panel.proxy.index(0, 1)
     with qtbot.waitSignal(window.findings_shown, timeout=FINDINGS_TIMEOUT_MS):
         panel.table.doubleClicked.emit(top)
-    assert str(window.loaded.image.path) == panel.visible_rows()[0].path
+    assert str(window.nav.loaded.image.path) == panel.visible_rows()[0].path
     assert window.canvas.overlay.isVisible()
 
 

@@ -1,0 +1,86 @@
+"""What the File and Help menus do beyond reading: file dialogs, the model dialog, saving the
+view, copying the findings, the shortcut list. Kept out of the main window, which only binds
+the session to the widgets; these read the window's state and call its public methods.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtGui import QGuiApplication, QImage
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from chexnet.app.export_view import compose_view, findings_text, legend_lines
+from chexnet.app.menus import SHORTCUTS
+from chexnet.app.widgets.model_dialog import ModelDialog
+
+if TYPE_CHECKING:  # for annotations only: the window imports this module
+    from chexnet.app.main_window import MainWindow
+
+IMAGE_FILTER = "Chest X-rays (*.dcm *.dicom *.png *.jpg *.jpeg);;All files (*)"
+
+
+class WindowCommands:
+    """The menu commands of one main window."""
+
+    def __init__(self, window: MainWindow) -> None:
+        self.window = window
+
+    # --- opening --------------------------------------------------------------------------
+    def choose_files(self) -> None:
+        w = self.window
+        names, _ = QFileDialog.getOpenFileNames(w, "Open images", w.settings.last_folder,
+                                                IMAGE_FILTER)
+        w.open_paths(names)
+
+    def choose_folder(self) -> None:
+        w = self.window
+        name = QFileDialog.getExistingDirectory(w, "Open a study folder", w.settings.last_folder)
+        if name:
+            w.open_paths([name])
+
+    def choose_model(self) -> None:
+        w = self.window
+        dialog = ModelDialog(w.model_spec, w.runner, w)
+        if dialog.exec() and dialog.selected_path():
+            w.use_model(dialog.selected_path())
+
+    # --- output -----------------------------------------------------------------------------
+    def view_image(self) -> QImage:
+        """The canvas as shown, with the findings legend beside it."""
+        w = self.window
+        lines = legend_lines(w.session.prediction(w.nav.index), w.state.finding,
+                             w.state.threshold)
+        return compose_view(w.canvas.grab(), lines)
+
+    def choose_save_view(self) -> None:
+        w = self.window
+        name, _ = QFileDialog.getSaveFileName(w, "Save view", w.settings.last_folder,
+                                              "PNG image (*.png)")
+        if name:
+            self.save_view(Path(name))
+
+    def save_view(self, path: Path) -> bool:
+        ok = self.view_image().save(str(path), "PNG")
+        if not ok:
+            self.window.messages.post(f"could not write {path} (check the folder exists and "
+                                      f"is writable)")
+        return ok
+
+    def copy_findings(self) -> None:
+        """The findings as `chexnet predict` prints them, to the clipboard."""
+        w = self.window
+        loaded = w.nav.loaded
+        text = findings_text(w.session.prediction(w.nav.index),
+                             loaded.image if loaded else None, w.session.engine)
+        QGuiApplication.clipboard().setText(text)
+        w.statusBar().showMessage("Findings copied" if text else "No findings to copy", 3000)
+
+    # --- help -------------------------------------------------------------------------------
+    def show_shortcuts(self) -> None:
+        text = "\n".join(f"{keys:<16} {what}" for what, keys in SHORTCUTS)
+        box = QMessageBox(QMessageBox.Icon.Information, "Keyboard shortcuts", text,
+                          parent=self.window)
+        box.setModal(False)
+        box.show()
