@@ -34,7 +34,7 @@ from sklearn.metrics import adjusted_rand_score
 from chexnet.training.reports.clauses import dedup_clauses, split_clauses
 from chexnet.training.reports.cluster import cluster_clauses, distance_matrix
 from chexnet.training.reports.corpus import generate_corpus, textbook_levenshtein
-from chexnet.training.reports.table import cluster_table, order_by_images
+from chexnet.training.reports.mining import cluster_table, order_by_images
 
 CORPORA = {"plain": {"typo_rate": 0.15, "variety": 0.0},
            "free-text": {"typo_rate": 0.5, "variety": 1.0}}

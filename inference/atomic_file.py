@@ -26,6 +26,7 @@ def atomic_output(target: str | Path, *, sync_dir: bool = False) -> Iterator[Bin
     """
     target = Path(target)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".chexnet-", suffix=".tmp")
+    os.fchmod(fd, _new_file_mode())  # mkstemp's 0600 would hide results from other accounts
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh
@@ -43,6 +44,13 @@ def write_atomic(target: str | Path, data: str | bytes, *, sync_dir: bool = Fals
     """Replace ``target`` with ``data`` (text is written as UTF-8, newlines untranslated)."""
     with atomic_output(target, sync_dir=sync_dir) as fh:
         fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+
+
+def _new_file_mode() -> int:
+    """The mode ``open()`` would give a new file: 0666 less the process's umask."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def fsync_dir(folder: str | Path) -> None:

@@ -11,9 +11,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from chexnet.inference.cli.common import unit_interval
+from chexnet.inference.cli.common import EXIT_INPUT_FAILED, EXIT_OK, UsageError, unit_interval
+from chexnet.inference.preprocessing import TTA_MODES
 from chexnet.inference.scoring.engine import DEVICES
-from chexnet.inference.scoring.tta import TTA_MODES
+from chexnet.training.data.labels import LabelFileError
 
 EVAL_EPILOG = """\
 examples:
@@ -124,8 +125,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from chexnet.inference.cli.common import EXIT_INPUT_FAILED, EXIT_OK, UsageError
-    from chexnet.training.data.labels import LabelFileError
+    # Imported here, not at the top: `chexnet` registers this command on every run, and the
+    # evaluation's scikit-learn and matplotlib must load only when it runs.
     from chexnet.training.evaluation.evaluate import EvalOptions, evaluate
 
     if bool(args.model) == bool(args.predictions):

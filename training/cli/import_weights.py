@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-FORMATS = ("arnoweng", "reproduce-chexnet", "torchxrayvision", "torchvision")
+from chexnet.inference.cli.common import UsageError
+from chexnet.training.package.formats import FORMATS, TORCHVISION_ARCHS
 
 EPILOG = """\
 formats:
@@ -52,8 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--labels", default=None,
                    help="comma-separated label names in output order (required for "
                         "torchvision; 18 entries, empty allowed, for torchxrayvision)")
-    p.add_argument("--arch", default="densenet121",
-                   choices=("densenet121", "resnet101", "vgg16"),
+    p.add_argument("--arch", default="densenet121", choices=TORCHVISION_ARCHS,
                    help="backbone for --format torchvision (vgg16 is refused: no GAP+linear "
                         "head for CAMs)")
     p.add_argument("--name", help="package name (default imported-<format>)")
@@ -65,14 +65,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from chexnet.inference.cli.common import UsageError
-
     try:
-        import torch
+        import torch  # noqa: F401  (only to name what is missing, before any work)
     except ImportError as err:
         raise UsageError("`chexnet import` needs torch: pip install 'chexnet[train]'") from err
-    from chexnet.training.package.export import ExportMismatchError, export_package
-    from chexnet.training.package.importers import ImportOptions, check_inputs, convert
+    # Imported here, not at the top: `chexnet` registers this command on every run, and torch
+    # (which the conversion imports) must load only when the import runs.
+    from chexnet.training.package.export import ExportMismatchError
+    from chexnet.training.package.importers import ImportOptions, import_weights
 
     labels = None
     if args.labels is not None:
@@ -81,10 +81,7 @@ def run(args: argparse.Namespace) -> int:
                          version=args.version, demo=not args.no_demo,
                          description=args.description)
     try:
-        model, card = convert(args.source, opts)
-        torch.manual_seed(0)
-        report = export_package(model, card, args.out,
-                                check_inputs=check_inputs(card.preprocess))
+        report, card = import_weights(args.source, args.out, opts)
     except (FileNotFoundError, ValueError, ExportMismatchError) as err:
         raise UsageError(str(err)) from err
     print(f"wrote {report.path}: {card.name} {card.version} from {args.source.name} "

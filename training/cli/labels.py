@@ -1,13 +1,20 @@
 """``chexnet labels-from-reports``: training labels mined from free-text reports, in two steps.
 
-Registered as a ``chexnet`` subcommand through the ``chexnet.commands`` entry point.
+Registered as a ``chexnet`` subcommand through the ``chexnet.commands`` entry point. Step 1 is
+:mod:`chexnet.training.reports.mining`, step 2 :mod:`chexnet.training.reports.label_map`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from chexnet.inference.cli.common import UsageError
+from chexnet.training.reports.report_files import ReportTable, read_reports
+
+if TYPE_CHECKING:  # an annotation only: the module itself loads when the command runs
+    from chexnet.training.reports.mining import Mining
 
 EPILOG = """\
 Step 1 clusters the report clauses (the hospital CAD paper's method): each report's diagnosis is
@@ -102,17 +109,24 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from chexnet.training.reports.report_files import read_reports
-
     reports = read_reports(args.reports, args.encoding, args.text_column)
     if args.apply_map is not None:
         return _apply(args, reports)
-    from chexnet.training.reports.table import mine_clusters, write_clusters
+    # Imported here, not at the top: `chexnet` registers this command on every run, and the
+    # clustering's rapidfuzz and kmedoids (the train extra) must load only when it runs.
+    from chexnet.training.reports.mining import mine_clusters, write_clusters
 
     m = mine_clusters(reports, args.k, args.k_range, args.max_unique, args.seed,
                       args.select_unique)
     write_clusters(m, args.out, args.min_size)
-    c = m.clustering
+    _print_clusters(args, m)
+    return 0
+
+
+def _print_clusters(args: argparse.Namespace, m: Mining) -> None:
+    from chexnet.training.reports.mining import MIXED_DISTANCE  # kmedoids: deferred, as in run
+
+    c, reports = m.clustering, m.reports
     how = "given" if args.k else f"best silhouette in {args.k_range[0]}:{args.k_range[1]}"
     print(f"{len(reports)} reports ({reports.text_column!r}, {reports.encoding}): "
           f"{m.clauses.n_occurrences} clauses, {len(m.clauses)} distinct; k={c.k} ({how}, "
@@ -125,9 +139,7 @@ def run(args: argparse.Namespace) -> int:
         hint = f"  -> {r.suggestion}" if r.suggestion else ""
         print(f"  {r.cluster:>3}  {r.images:>6}  {r.share:6.1%}  {r.cumulative_share:6.1%}  "
               f"{r.medoid}{hint}")
-    from chexnet.training.reports.table import MIXED_DISTANCE, MIXED_SHARE
-
-    mixed = [r for r in m.rows if r.far_share >= MIXED_SHARE]
+    mixed = m.mixed_rows()
     for r in mixed[:args.top]:
         print(f"  check cluster {r.cluster} ({r.medoid}): {r.far_share:.0%} of its clauses "
               f"are > {MIXED_DISTANCE} from the medoid, e.g. {r.farthest!r}; a larger --k "
@@ -139,35 +151,24 @@ def run(args: argparse.Namespace) -> int:
     print(f"the top {min(args.top, c.k)} clusters cover {top:.1%} of the images")
     print(f"wrote {args.out}/clusters.csv, label_map.csv, clauses.csv, clustering.json; edit "
           f"label_map.csv, then add --apply-map {args.out / 'label_map.csv'}")
-    return 0
 
 
-def _apply(args: argparse.Namespace, reports) -> int:
-    from chexnet.inference.cli.common import UsageError
-    from chexnet.inference.package.hashing import sha256_file
-    from chexnet.training.reports.report_files import index_dicoms_by_uid
-    from chexnet.training.reports.table import (
-        apply_label_map,
-        clause_clusters,
+def _apply(args: argparse.Namespace, reports: ReportTable) -> int:
+    # rapidfuzz (nearest medoids for unseen clauses): deferred, as in run
+    from chexnet.training.reports.label_map import (
         label_counts,
-        read_label_map,
-        write_labels,
+        label_reports,
+        read_clause_clusters,
     )
 
-    table, medoids = clause_clusters(args.out)
-    meta = json.loads((args.out / "clustering.json").read_text(encoding="utf-8"))
-    if meta.get("reports_sha256") != sha256_file(reports.source):
+    clusters = read_clause_clusters(args.out)
+    if not clusters.made_from(reports):
         print(f"note: {reports.source} differs from the file step 1 clustered; clauses step 1 "
               "did not see join their nearest medoid")
-    uid_paths = None
-    if reports.ref_kind == "uid":
-        if args.images is None:
-            raise UsageError(f"{reports.source} names images by SOPInstanceUID: give the DICOM "
-                             "folder with --images DIR")
-        uid_paths = index_dicoms_by_uid(args.images)
-    mapping = read_label_map(args.apply_map)
-    result = apply_label_map(reports, table, medoids, mapping, args.out, uid_paths)
-    written = write_labels(result, args.out, reports.has_patients)
+    if reports.ref_kind == "uid" and args.images is None:
+        raise UsageError(f"{reports.source} names images by SOPInstanceUID: give the DICOM "
+                         "folder with --images DIR")
+    result, written = label_reports(reports, clusters, args.apply_map, args.out, args.images)
     print(f"{len(result.paths)} of {len(reports)} images labelled with {len(result.labels)} "
           f"labels; {len(result.unlabelled)} left out (see {written['unlabelled.csv']})")
     if result.unseen_clauses:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
 from pathlib import Path
+
+from chexnet.training.fit.cam_model import ARCHS
+from chexnet.training.fit.config import BALANCE_MODES, TrainConfig
+from chexnet.training.fit.run_training import resume_training, start_training
 
 EPILOG = """\
 data layouts:
@@ -40,9 +43,6 @@ resampling (training split only; validation/test never): --min-per-class N draws
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from chexnet.training.fit.cam_model import ARCHS
-    from chexnet.training.fit.train import BALANCE_MODES, TrainConfig
-
     d = TrainConfig()
     p = argparse.ArgumentParser(
         prog="chexnet-train", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -121,21 +121,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from chexnet.training.data.cache import build_cache
-    from chexnet.training.data.dataset import load_dataset
-    from chexnet.training.fit.run_folder import RunFolder
-    from chexnet.training.fit.train import TrainConfig, check_config, init_distributed, train
-
-    rank, world = init_distributed()
-    if world > 1 and args.resume is None and args.out is None:
-        raise ValueError("under torchrun, give --out (every process must use the same folder)")
     if args.resume is not None:
-        run = RunFolder(args.resume)
-        if not (run.path / "run.json").is_file():
-            raise FileNotFoundError(f"{run.path}: not a run folder (no run.json)")
-        info = run.info
-        config = TrainConfig(**info["config"])
-        data = Path(info["data_path"])
+        outcome = resume_training(args.resume, cache_dir=args.cache_dir,
+                                  allow_missing=args.allow_missing)
     else:
         config = TrainConfig(
             arch=args.arch, labels=args.labels, epochs=args.epochs, lr=args.lr,
@@ -145,46 +133,14 @@ def _run(args: argparse.Namespace) -> int:
             device=args.device, amp=not args.no_amp, max_steps_per_epoch=args.max_steps_per_epoch,
             task=args.task, min_per_class=args.min_per_class, max_normal=args.max_normal,
             normal_fraction=args.normal_fraction)
-        check_config(config)
-        if config.init and not config.init.startswith("imagenet:"):
-            raise ValueError(f"--init {config.init}: expected imagenet:PATH")
-        if config.init:  # fail before any data work, with the message on where to put it
-            from chexnet.training.fit.cam_model import check_init_file
-
-            check_init_file(config.arch, Path(config.init.split(":", 1)[1]))
-        data = args.data
-        out = args.out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{config.arch}"
-        if rank == 0:
-            if (out / "run.json").is_file():
-                raise ValueError(f"{out}: already holds a run; use --resume {out} or another "
-                                 "--out")
-            out.mkdir(parents=True, exist_ok=True)
-    run_dir = args.resume or out
-    splits = load_dataset(data, labels=config.labels, val_fraction=config.val_fraction,
-                          test_fraction=config.test_fraction, seed=config.seed,
-                          allow_missing=getattr(args, "allow_missing", False),
-                          report_dir=run_dir, task=config.task)
-    cache_dir = args.cache_dir or ((data if data.is_dir() else data.parent) / ".chexnet-cache")
-    paths = [Path(p) for p in splits.table.paths]
-    # Under torchrun, process 0 writes the run folder and builds the cache; the others wait,
-    # then open both.
-    if rank == 0 and args.resume is None:
-        RunFolder.create(out, config.to_dict(), splits, args.command_line,
-                         data_path=Path(data))
-    if rank == 0:
-        build_cache(paths, config.spec(), cache_dir, workers=config.workers, report_dir=run_dir)
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
-    run = RunFolder(run_dir)
-    cache = build_cache(paths, config.spec(), cache_dir, workers=config.workers,
-                        report_dir=run_dir)
-    summary = train(config, splits, cache, run)
-    if rank == 0:
+        outcome = start_training(config, args.data, args.out, cache_dir=args.cache_dir,
+                                 allow_missing=args.allow_missing,
+                                 command_line=args.command_line)
+    if outcome.rank == 0:
+        summary = outcome.summary
         print(f"chexnet-train: {summary['status']}; best validation loss "
               f"{summary['best']['val_loss']:.4f} at epoch {summary['best']['epoch']}. "
-              f"Export with: chexnet export {run.path} --out model.onnx")
+              f"Export with: chexnet export {outcome.run.path} --out model.onnx")
     return 0
 
 

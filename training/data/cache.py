@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from chexnet.inference.atomic_file import write_atomic
 from chexnet.inference.errors import ChexnetInputError
 from chexnet.inference.io.study import load_image
 from chexnet.inference.preprocessing import PreprocessSpec, resize_and_crop
@@ -41,9 +42,6 @@ class ImageCache:
     path: Path
     array: np.ndarray  # uint8 memmap [N, S, S]
     failed: tuple[int, ...]
-
-    def __len__(self) -> int:
-        return int(self.array.shape[0])
 
 
 def manifest_key(paths: list[Path], spec: PreprocessSpec) -> str:
@@ -82,6 +80,8 @@ def build_cache(paths: list[Path], spec: PreprocessSpec, cache_dir: Path, *, wor
         log.info("using image cache %s (%d images)", data_path.name, len(paths))
         return ImageCache(data_path, np.memmap(data_path, np.uint8, "r", shape=shape),
                           tuple(meta["failed"]))
+    # Filled in place through a memory map (too large to assemble in memory for the atomic
+    # writer), so it is renamed into place itself; the .json written last marks it complete.
     tmp = data_path.with_suffix(".part")
     array = np.memmap(tmp, np.uint8, "w+", shape=shape)
     jobs = [(str(p), spec.size, spec.resize, spec.interpolation) for p in paths]
@@ -107,8 +107,8 @@ def build_cache(paths: list[Path], spec: PreprocessSpec, cache_dir: Path, *, wor
         log.warning("%d unreadable image(s) excluded from training (list: "
                     "unreadable_images.txt)", len(failed))
     tmp.replace(data_path)
-    meta_path.write_text(json.dumps({"format": CACHE_FORMAT, "n": len(paths), "failed": failed,
-                                     "spec": spec.to_dict()}))
+    write_atomic(meta_path, json.dumps({"format": CACHE_FORMAT, "n": len(paths),
+                                        "failed": failed, "spec": spec.to_dict()}))
     return ImageCache(data_path, np.memmap(data_path, np.uint8, "r", shape=shape), tuple(failed))
 
 

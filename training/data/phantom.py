@@ -27,7 +27,6 @@ from PIL import Image
 from chexnet.training.data.labels import read_label_file
 
 PHANTOM_LABELS = ("nodule", "mass", "effusion", "pneumothorax", "cardiomegaly")
-LUNG_LESIONS = ("nodule", "mass", "effusion", "pneumothorax")
 MAX_LESIONS = 2
 BBOX_HEADER = "Image Index,Finding Label,Bbox [x,y,w,h]"
 _TEXTURE_GRID = 14  # vessels: level lines of a field on a fixed grid, alike at every size

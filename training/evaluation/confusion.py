@@ -16,6 +16,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 
+from chexnet.training.evaluation.markdown import md_escape
+
 
 def single_label_confusion(y: np.ndarray, probs: np.ndarray, labels: tuple[str, ...]) -> dict:
     """K x K matrix of argmax(probs) vs the true class, over images with exactly one label."""
@@ -45,7 +47,7 @@ def multi_label_confusion(per_class: dict) -> dict:
                           for lb, e in per_class.items()}}
 
 
-def report_lines(conf: dict, md_escape) -> list[str]:
+def report_lines(conf: dict) -> list[str]:
     """The report.md section."""
     lines = ["## Confusion matrix", ""]
     if conf["kind"] == "single-label":

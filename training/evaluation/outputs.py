@@ -1,7 +1,8 @@
 """Outputs of ``chexnet eval``: metrics.json, readers.json, report.md and the ROC figures.
 
 Every string that comes from an input file (labels, image names, reader IDs, paths) goes
-through :func:`md_escape` before it reaches report.md, so a file cannot inject markup.
+through :func:`~chexnet.training.evaluation.markdown.md_escape` before it reaches report.md, so
+a file cannot inject markup.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from chexnet.training.evaluation import metrics
+from chexnet.training.evaluation import confusion, metrics
 from chexnet.training.evaluation import roc_plots as report_plots
+from chexnet.training.evaluation import tta_comparison as eval_tta
+from chexnet.training.evaluation.markdown import md_escape
 
 #: CheXNet paper (Rajpurkar et al. 2017), Table 2: AUROC on the ChestX-ray14 official test set.
 PUBLISHED_CHEXNET_AUROC = {
@@ -22,16 +25,6 @@ PUBLISHED_CHEXNET_AUROC = {
     "Consolidation": 0.7901, "Edema": 0.8878, "Emphysema": 0.9371, "Fibrosis": 0.8047,
     "Pleural_Thickening": 0.8062, "Hernia": 0.9164,
 }
-
-_MD_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "|": "&#124;", "\\": "\\\\",
-               "`": "\\`", "[": "\\[", "]": "\\]", "\r": " ", "\n": " "}
-
-
-def md_escape(text: object) -> str:
-    """Text safe inside a Markdown paragraph or table cell: no HTML, no table breaks, no
-    links or code spans."""
-    return "".join(_MD_ESCAPES.get(ch, ch) for ch in str(text))
-
 
 def _json_ready(value):
     if isinstance(value, dict):
@@ -71,7 +64,8 @@ def _rel(path: Path, out: Path) -> str:
 
 
 def write_outputs(out: Path, data, result: dict, readers=None) -> list[Path]:
-    """Write figures, metrics.json, readers.json (with ``readers``) and report.md into ``out``.
+    """Write figures, metrics.json, readers.json (with ``readers``) and report.md (with the
+    test-time augmentation section when ``result`` has one) into ``out``.
 
     ``data`` is the evaluated set (ids, patients, labels, y, probs); ``readers`` is
     ``(ReaderComparison, probs aligned to it, labels)`` or None."""
@@ -90,8 +84,10 @@ def write_outputs(out: Path, data, result: dict, readers=None) -> list[Path]:
                                                     comparison)
         comparison.summary["figures"] = {k: _rel(p, out) for k, p in reader_figs.items()}
         files += [write_json(out / "readers.json", comparison.summary), *reader_figs.values()]
-    lines = report_lines(result, readers[0].summary if readers else None)
-    (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    text = "\n".join(report_lines(result, readers[0].summary if readers else None)) + "\n"
+    if "tta" in result:
+        text += "\n" + "\n".join(eval_tta.report_lines(result["tta"]))
+    (out / "report.md").write_text(text, encoding="utf-8")
     return [out / "report.md", *files]
 
 
@@ -117,9 +113,7 @@ def report_lines(m: dict, readers: dict | None = None) -> list[str]:
         lines.append("")
     lines += _auroc_section(m) + _operating_section(m) + _ranking_section(m)
     if m.get("confusion"):
-        from chexnet.training.evaluation.confusion import report_lines as confusion_lines
-
-        lines += confusion_lines(m["confusion"], md_escape)
+        lines += confusion.report_lines(m["confusion"])
     lines += _published_section(m)
     if m.get("pointing_game"):
         lines += _pointing_section(m["pointing_game"])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from chexnet.training.evaluation import metrics
-from chexnet.training.evaluation.outputs import md_escape
+from chexnet.training.evaluation.markdown import md_escape
 
 
 def tta_comparison(mode: str, y: np.ndarray, probs_tta: np.ndarray, probs_none: np.ndarray,

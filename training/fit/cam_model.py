@@ -81,7 +81,19 @@ _OLD_DENSENET_KEY = re.compile(
     r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$")
 
 
+def rename_old_densenet_keys(state: dict) -> dict:
+    """``state`` with DenseNet keys of old torch versions renamed (``norm.1`` -> ``norm1``);
+    ImageNet init files and imported CheXNet weights both need it."""
+    fixed = {}
+    for key, value in state.items():
+        m = _OLD_DENSENET_KEY.match(key)
+        fixed[m.group(1) + m.group(2) if m else key] = value
+    return fixed
+
+
 def check_init_file(arch: str, init: Path) -> None:
+    """Refuse a missing ImageNet weights file with the advice on where to get it (chexnet never
+    downloads); ``chexnet-train`` calls it before any data work."""
     if not Path(init).is_file():
         raise InitWeightsError(
             f"{init}: ImageNet weights file not found. chexnet never downloads at run time: "
@@ -97,10 +109,7 @@ def _torchvision_net(arch: str, init: Path | None) -> nn.Module:
     check_init_file(arch, init)
     state = torch.load(init, map_location="cpu", weights_only=True)
     state = state.get("state_dict", state) if isinstance(state, dict) else state
-    fixed = {}
-    for key, value in state.items():
-        m = _OLD_DENSENET_KEY.match(key)
-        fixed[m.group(1) + m.group(2) if m else key] = value
+    fixed = rename_old_densenet_keys(state)
     head = {"densenet121": "classifier.", "resnet101": "fc.", "vgg16": "classifier.",
             "vgg16_bn": "classifier."}[arch]
     body = {k: v for k, v in fixed.items() if not k.startswith(head)}

@@ -16,6 +16,7 @@ Checkpoints are plain dicts of tensors and JSON-like values, always loaded with
 
 from __future__ import annotations
 
+import io
 import json
 import platform
 import subprocess
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from chexnet.inference.atomic_file import write_atomic
 from chexnet.training.data.dataset import Splits
 from chexnet.training.data.labels import LabelTable
 
@@ -41,19 +43,21 @@ def git_commit(cwd: Path | None = None) -> str | None:
     return out.stdout.strip() or None
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
+def _save_checkpoint(obj: Any, path: Path) -> None:
+    """``torch.save`` through the one atomic writer: an interrupted save never leaves a
+    truncated checkpoint where ``--resume`` or export would read it."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_atomic(path, buffer.getvalue())
 
 
 def _write_json(path: Path, obj: dict) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=str))
-    tmp.replace(path)
+    write_atomic(path, json.dumps(obj, indent=1, default=str))
 
 
 class RunFolder:
+    """Reads and writes one run folder (layout: module doc); every file is replaced whole."""
+
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
@@ -88,17 +92,17 @@ class RunFolder:
 
     def save_best(self, model: torch.nn.Module, config: Any, labels: tuple[str, ...],
                   epoch: int) -> None:
-        _atomic_save({"format": CHECKPOINT_FORMAT, "model": model.state_dict(), "epoch": epoch,
-                      "arch": config.arch, "labels": list(labels),
-                      "config": config.to_dict()}, self.path / "best.pt")
+        _save_checkpoint({"format": CHECKPOINT_FORMAT, "model": model.state_dict(),
+                          "epoch": epoch, "arch": config.arch, "labels": list(labels),
+                          "config": config.to_dict()}, self.path / "best.pt")
 
     def save_last(self, model, optimizer, scheduler, scaler, epoch: int, best: dict,
                   config: Any) -> None:
-        _atomic_save({"format": CHECKPOINT_FORMAT, "model": model.state_dict(),
-                      "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                      "scaler": scaler.state_dict(),
-                      "epoch": epoch, "best": best, "arch": config.arch,
-                      "config": config.to_dict()}, self.path / "last.pt")
+        _save_checkpoint({"format": CHECKPOINT_FORMAT, "model": model.state_dict(),
+                          "optimizer": optimizer.state_dict(),
+                          "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+                          "epoch": epoch, "best": best, "arch": config.arch,
+                          "config": config.to_dict()}, self.path / "last.pt")
 
     def load_last(self) -> dict | None:
         path = self.path / "last.pt"
@@ -106,10 +110,10 @@ class RunFolder:
 
     def save_val_predictions(self, rows: np.ndarray, probs: np.ndarray, table: LabelTable,
                              epoch: int) -> None:
-        tmp = self.path / "val_predictions.tmp.npz"
-        np.savez(tmp, ids=np.array([table.ids[i] for i in rows]), probs=probs,
+        buffer = io.BytesIO()
+        np.savez(buffer, ids=np.array([table.ids[i] for i in rows]), probs=probs,
                  y=table.y[rows], labels=np.array(table.labels), epoch=np.array(epoch))
-        tmp.replace(self.path / "val_predictions.npz")
+        write_atomic(self.path / "val_predictions.npz", buffer.getvalue())
 
     def load_val_predictions(self) -> dict[str, np.ndarray]:
         with np.load(self.path / "val_predictions.npz") as f:

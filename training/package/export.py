@@ -6,21 +6,34 @@ Runtime beside torch on the same inputs and refuse to report success unless they
 
 from __future__ import annotations
 
+import argparse
 import logging
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import onnx
 import torch
 
-from chexnet.inference.package.card import CAMS_NAME, INPUT_NAME, PROBS_NAME, ModelCard, attach_card
+from chexnet.inference.atomic_file import write_atomic
+from chexnet.inference.package.card import (
+    CAMS_NAME,
+    CHESTXRAY14_LABELS,
+    INPUT_NAME,
+    PROBS_NAME,
+    ModelCard,
+    attach_card,
+)
+from chexnet.inference.preprocessing import PreprocessSpec
 from chexnet.inference.scoring.engine import Engine
-from chexnet.training.fit.cam_model import CamClassifier, ExportWrapper
+from chexnet.training.fit.cam_model import ARCHS, CamClassifier, ExportWrapper, build_model
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Largest accepted |probs_onnx - probs_torch| (the issue's contract).
 PROBS_TOLERANCE = 1e-4
@@ -74,14 +87,8 @@ def export_package(model: CamClassifier, card: ModelCard, out: str | Path,
     attach_card(proto, card)
     onnx.checker.check_model(proto, full_check=True)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = out.with_name(out.name + ".part")
-    onnx.save(proto, str(tmp_out))
-    try:
-        report = _verify(wrapper, tmp_out, check_inputs)
-    except Exception:
-        tmp_out.unlink(missing_ok=True)
-        raise
-    tmp_out.replace(out)
+    report = save_checked(proto, out,
+                          lambda staged: verify_export(wrapper, staged, check_inputs))
     report = ExportReport(out, report.max_abs_diff_probs, report.max_abs_diff_cams,
                           report.n_inputs)
     log.info("exported %s: max |probs diff| %.2e, max |cams diff| %.2e on %d inputs",
@@ -89,7 +96,21 @@ def export_package(model: CamClassifier, card: ModelCard, out: str | Path,
     return report
 
 
-def _verify(wrapper: ExportWrapper, path: Path, inputs: np.ndarray) -> ExportReport:
+def save_checked(proto: onnx.ModelProto, out: Path, check: Callable[[Path], T]) -> T:
+    """Write ``proto`` to ``out`` only if ``check`` accepts it: ``check`` gets the file staged
+    in a temporary folder (named ``<out>.part``); then the same bytes replace ``out`` through
+    the one atomic writer. A refused or interrupted export leaves ``out`` as it was."""
+    with tempfile.TemporaryDirectory() as tmp:
+        staged = Path(tmp) / (out.name + ".part")
+        onnx.save(proto, str(staged))
+        result = check(staged)
+        write_atomic(out, staged.read_bytes())
+    return result
+
+
+def verify_export(wrapper: ExportWrapper, path: Path, inputs: np.ndarray) -> ExportReport:
+    """Run the package at ``path`` in ONNX Runtime beside torch on ``inputs``; raise
+    :class:`ExportMismatchError` unless they agree within the tolerances."""
     engine = Engine(path, device="cpu")  # also validates the card against the graph
     got = engine.run(inputs)
     with torch.no_grad():
@@ -105,9 +126,7 @@ def _verify(wrapper: ExportWrapper, path: Path, inputs: np.ndarray) -> ExportRep
 
 
 def untrained_card(arch: str = "densenet121") -> ModelCard:
-    from chexnet.inference.package.card import CHESTXRAY14_LABELS
-    from chexnet.inference.preprocessing import PreprocessSpec
-
+    """The card of a random-weights package (``main``): says loudly that it means nothing."""
     return ModelCard(
         name=f"untrained-{arch}", version="0.0.0", labels=CHESTXRAY14_LABELS,
         preprocess=PreprocessSpec(), thresholds={}, demo=True, arch=arch,
@@ -118,10 +137,6 @@ def untrained_card(arch: str = "densenet121") -> ModelCard:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m chexnet.training.package.export --untrained densenet121 --out model.onnx``."""
-    import argparse
-
-    from chexnet.training.fit.cam_model import ARCHS, build_model
-
     parser = argparse.ArgumentParser(
         prog="python -m chexnet.training.package.export",
         description="Write an UNTRAINED (random weights) model package, checked against torch, "

@@ -197,6 +197,18 @@ def write_reports_csv(corpus: Corpus, path: str | Path, image_dir: str = "images
     return path
 
 
+def textbook_levenshtein(a: str, b: str) -> int:
+    """The textbook dynamic programme, kept as the independent reference the tests compare
+    rapidfuzz with and the naive baseline the benchmark times (never used for real work)."""
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        cur = [i]
+        for j, cb in enumerate(b, start=1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Write a generated reports CSV (path, patient_id, "
                                             "diagnosis) with planted diseases.")
@@ -214,14 +226,3 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     raise SystemExit(main())
 
-
-def textbook_levenshtein(a: str, b: str) -> int:
-    """The textbook dynamic programme, kept as the independent reference the tests compare
-    rapidfuzz with and the naive baseline the benchmark times (never used for real work)."""
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, start=1):
-        cur = [i]
-        for j, cb in enumerate(b, start=1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]

@@ -25,6 +25,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import pydicom
+from pydicom.errors import InvalidDicomError
+
 from chexnet.inference.errors import ChexnetInputError
 
 log = logging.getLogger(__name__)
@@ -167,9 +170,6 @@ def index_dicoms_by_uid(folder: str | Path) -> dict[str, Path]:
     Reads only the header up to the UID (``specific_tags``, no pixel data), so a folder of a
     few thousand images indexes in seconds.
     """
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
     folder = Path(folder)
     if not folder.is_dir():
         raise ReportFileError(folder, "not a folder", "give the folder holding the DICOMs")

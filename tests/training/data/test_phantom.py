@@ -13,7 +13,6 @@ from PIL import Image
 from chexnet.training.data.labels import read_label_file
 from chexnet.training.data.phantom import (
     BBOX_HEADER,
-    LUNG_LESIONS,
     PHANTOM_LABELS,
     iter_phantoms,
     main,
@@ -23,6 +22,7 @@ from chexnet.training.data.phantom import (
 from tests.conftest import NIH_SAMPLE
 
 SIZE = 96
+LUNG_LESIONS = ("nodule", "mass", "effusion", "pneumothorax")  # boxed inside a lung field
 
 
 @pytest.fixture(scope="module")

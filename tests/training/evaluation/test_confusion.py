@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from chexnet.training.evaluation import confusion
-from chexnet.training.evaluation.evaluate import EvalSet, compute_metrics
-from chexnet.training.evaluation.outputs import md_escape
+from chexnet.training.evaluation.eval_set import EvalSet
+from chexnet.training.evaluation.metrics_summary import compute_metrics
 
 
 def _hand_count(y, probs, k):
@@ -73,7 +73,7 @@ def test_report_section_escapes_labels_and_plot_is_written(tmp_path):
     y = np.eye(2, dtype=np.uint8)[[0, 1, 1, 0]]
     probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
     conf = confusion.single_label_confusion(y, probs, (evil, "normal"))
-    lines = confusion.report_lines(conf, md_escape)
+    lines = confusion.report_lines(conf)
     text = "\n".join(lines)
     assert "<b>" not in text
     assert "&lt;b&gt;x&lt;/b&gt;&#124;y" in text

@@ -15,14 +15,9 @@ from sklearn.metrics import roc_auc_score
 
 from chexnet.inference.cli.main import main
 from chexnet.inference.package.card import CHESTXRAY14_LABELS
-from chexnet.training.evaluation.outputs import md_escape
+from chexnet.training.evaluation.markdown import md_escape
 from tests.tiny_model import build_tiny_package, tiny_card
-
-
-def _write(path: Path, rows: list[list]) -> Path:
-    with open(path, "w", newline="") as fh:
-        csv.writer(fh).writerows(rows)
-    return path
+from tests.training.helpers import write_csv
 
 
 def _eval(*args: str) -> int:
@@ -37,15 +32,16 @@ def small_set(tmp_path) -> tuple[Path, Path]:
     names = [f"img{i:02d}.png" for i in range(40)]
     y = rng.random((40, 2)) < 0.4
     probs = np.clip(y * 0.3 + rng.random((40, 2)) * 0.7, 0, 1)
-    labels = _write(tmp_path / "labels.csv",
-                    [["path", "patient_id", "Pleural_Thickening", "Mass"]]
-                    + [[n, f"p{i // 2}", int(a), int(b)] for i, (n, (a, b))
-                       in enumerate(zip(names, y, strict=True))]
-                    + [["only_labelled.png", "px", 1, 0]])
-    preds = _write(tmp_path / "preds.csv",
-                   [["Image Index", "Mass", "Pleural Thickening"]]
-                   + [[n, f"{b:.6f}", f"{a:.6f}"] for n, (a, b) in zip(names, probs, strict=True)]
-                   + [["only_predicted.png", "0.5", "0.5"]])
+    labels = write_csv(tmp_path / "labels.csv",
+                       [["path", "patient_id", "Pleural_Thickening", "Mass"]]
+                       + [[n, f"p{i // 2}", int(a), int(b)] for i, (n, (a, b))
+                          in enumerate(zip(names, y, strict=True))]
+                       + [["only_labelled.png", "px", 1, 0]])
+    preds = write_csv(tmp_path / "preds.csv",
+                      [["Image Index", "Mass", "Pleural Thickening"]]
+                      + [[n, f"{b:.6f}", f"{a:.6f}"]
+                         for n, (a, b) in zip(names, probs, strict=True)]
+                      + [["only_predicted.png", "0.5", "0.5"]])
     return labels, preds
 
 
@@ -94,10 +90,10 @@ def test_thresholds_option_and_card(small_set, tmp_path):
 
 def test_report_escapes_markup_from_files(tmp_path):
     evil = "<img src=x onerror=alert(1)>|&[link](http://x)"
-    labels = _write(tmp_path / "labels.csv", [["path", evil], ["a.png", 1], ["b.png", 0],
-                                              ["c.png", 1]])
-    preds = _write(tmp_path / "preds.csv", [["Image Index", evil], ["a.png", 0.9],
-                                            ["b.png", 0.1], ["c.png", 0.2], ["<b>x</b>", 0.3]])
+    labels = write_csv(tmp_path / "labels.csv", [["path", evil], ["a.png", 1], ["b.png", 0],
+                                                 ["c.png", 1]])
+    preds = write_csv(tmp_path / "preds.csv", [["Image Index", evil], ["a.png", 0.9],
+                                               ["b.png", 0.1], ["c.png", 0.2], ["<b>x</b>", 0.3]])
     out = tmp_path / "out"
     assert _eval("--predictions", str(preds), "--labels", str(labels), "--out", str(out),
                  "--bootstrap", "20") == 0
@@ -130,18 +126,18 @@ def test_usage_errors_are_one_line_exit_2(args, words, tmp_path, capsys):
 
 def test_bad_files_are_one_line_naming_the_file(small_set, tmp_path, capsys):
     labels, _ = small_set
-    bad = _write(tmp_path / "bad_preds.csv", [["Image Index", "Mass"], ["img00.png", "3.2"]])
+    bad = write_csv(tmp_path / "bad_preds.csv", [["Image Index", "Mass"], ["img00.png", "3.2"]])
     assert _eval("--predictions", str(bad), "--labels", str(labels), "--out",
                  str(tmp_path / "o")) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "bad_preds.csv: line 2: probabilities must lie in [0, 1]" in err
-    no_id = _write(tmp_path / "no_id.csv", [["name", "Mass"], ["img00.png", "0.2"]])
+    no_id = write_csv(tmp_path / "no_id.csv", [["name", "Mass"], ["img00.png", "0.2"]])
     assert _eval("--predictions", str(no_id), "--labels", str(labels), "--out",
                  str(tmp_path / "o")) == 2
     assert "no_id.csv: no 'Image Index' column" in capsys.readouterr().err
-    readers = _write(tmp_path / "reads.csv", [["Image ID", "Patient ID", "Reader ID", "Mass"],
-                                              ["img00.png", "1", "r1", "YES"]])
+    readers = write_csv(tmp_path / "reads.csv", [["Image ID", "Patient ID", "Reader ID", "Mass"],
+                                                 ["img00.png", "1", "r1", "YES"]])
     assert _eval("--predictions", str(no_id), "--labels", str(readers), "--out",
                  str(tmp_path / "o")) == 2
     assert "pass it with --readers" in capsys.readouterr().err
@@ -209,7 +205,7 @@ def test_model_run_on_real_images_with_boxes(nih_sample, tiny_model, tmp_path, c
     for r in chosen:
         (data / r[0]).symlink_to(nih_sample / "images" / r[0])
     absent = [["99999999_000.png", "Mass", "0", "99999999"]]
-    labels = _write(tmp_path / "labels.csv", [header, *chosen, *absent])
+    labels = write_csv(tmp_path / "labels.csv", [header, *chosen, *absent])
     out = tmp_path / "out"
     rc = _eval("--model", str(tiny_model), "--data", str(tmp_path / "images"), "--labels",
                str(labels), "--bbox", str(nih_sample / "BBox_List_2017.csv"), "--out", str(out),
@@ -244,7 +240,7 @@ def test_model_run_on_real_images_with_boxes(nih_sample, tiny_model, tmp_path, c
 
 def test_model_run_from_a_generic_csv_of_paths(nih_sample, tiny_model, tmp_path, capsys):
     names = ["00000075_000.png", "00000100_000.png", "00000129_000.png", "00000211_000.png"]
-    labels = _write(tmp_path / "paths.csv", [["path", "patient_id", "Effusion"]] + [
+    labels = write_csv(tmp_path / "paths.csv", [["path", "patient_id", "Effusion"]] + [
         [str(nih_sample / "images" / n), f"p{k // 2}", k % 2] for k, n in enumerate(names)])
     out = tmp_path / "out"
     assert _eval("--model", str(tiny_model), "--labels", str(labels), "--out", str(out),
@@ -253,8 +249,8 @@ def test_model_run_from_a_generic_csv_of_paths(nih_sample, tiny_model, tmp_path,
     assert (m["n_images"], m["n_patients"], m["labels"]) == (4, 2, ["Effusion"])
     assert m["per_class"]["Effusion"]["threshold"] == 0.4
     assert "predicted label(s) without truth" in capsys.readouterr().out
-    nih = _write(tmp_path / "nih.csv", [["Image Index", "Finding Labels", "Patient ID"],
-                                        [names[0], "Mass", "75"]])
+    nih = write_csv(tmp_path / "nih.csv", [["Image Index", "Finding Labels", "Patient ID"],
+                                           [names[0], "Mass", "75"]])
     assert _eval("--model", str(tiny_model), "--labels", str(nih), "--out", str(out)) == 2
     assert "nih.csv: names images but gives no paths" in capsys.readouterr().err
 

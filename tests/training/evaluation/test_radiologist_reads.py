@@ -21,6 +21,7 @@ from chexnet.training.evaluation.radiologist_reads import (
     read_reader_labels,
 )
 from tests.conftest import SHARED
+from tests.training.helpers import write_csv
 
 NIH_READERS = SHARED / "data" / "nih14-readers"
 PANEL = ("4343882785", "4343883593", "4343883996")
@@ -34,12 +35,6 @@ def nih14_readers() -> Path:
     return NIH_READERS
 
 
-def _write(path: Path, rows: list[list[str]]) -> Path:
-    with open(path, "w", newline="") as fh:
-        csv.writer(fh).writerows(rows)
-    return path
-
-
 def test_canonical_label_spellings():
     assert canonical_label("Pleural Thickening") == "Pleural_Thickening"
     assert canonical_label("pleural_thickening ") == "Pleural_Thickening"
@@ -48,7 +43,7 @@ def test_canonical_label_spellings():
 
 
 def test_read_reader_labels_yes_no(tmp_path):
-    path = _write(tmp_path / "labels.csv", [
+    path = write_csv(tmp_path / "labels.csv", [
         ["Image ID", "Patient ID", "Effusion", "Pleural Thickening"],
         ["a.png", "1", "YES", "NO"], ["b.png", "1", "NO", "YES"], ["c.png", "2", "no", "no"]])
     table = read_reader_labels(path)
@@ -59,8 +54,8 @@ def test_read_reader_labels_yes_no(tmp_path):
 
 
 def test_read_reader_labels_bad_value_names_file_and_line(tmp_path):
-    path = _write(tmp_path / "labels.csv", [["Image ID", "Patient ID", "Effusion"],
-                                            ["a.png", "1", "maybe"]])
+    path = write_csv(tmp_path / "labels.csv", [["Image ID", "Patient ID", "Effusion"],
+                                               ["a.png", "1", "maybe"]])
     with pytest.raises(LabelFileError) as err:
         read_reader_labels(path)
     message = str(err.value)
@@ -69,7 +64,7 @@ def test_read_reader_labels_bad_value_names_file_and_line(tmp_path):
 
 
 def test_individual_readers_and_majority(tmp_path):
-    path = _write(tmp_path / "readers.csv", [
+    path = write_csv(tmp_path / "readers.csv", [
         ["Image ID", "Patient ID", "Reader ID", "Mass"],
         ["a.png", "1", "r1", "YES"], ["a.png", "1", "r2", "YES"], ["a.png", "1", "r3", "NO"],
         ["b.png", "2", "r1", "NO"], ["b.png", "2", "r2", "YES"]])  # r3 did not read b

@@ -47,7 +47,7 @@ def test_interrupt_leaves_a_resumable_run(nih_sample, tmp_path, capsys, monkeypa
     from chexnet.training.fit import train as train_module
 
     run = tmp_path / "run"
-    real_epoch = train_module._train_epoch
+    real_epoch = train_module.train_epoch
     calls = {"n": 0}
 
     def flaky(*args, **kwargs):
@@ -56,7 +56,7 @@ def test_interrupt_leaves_a_resumable_run(nih_sample, tmp_path, capsys, monkeypa
             raise KeyboardInterrupt
         return real_epoch(*args, **kwargs)
 
-    monkeypatch.setattr(train_module, "_train_epoch", flaky)
+    monkeypatch.setattr(train_module, "train_epoch", flaky)
     common = ["--size", "32", "--workers", "0", "--cache-dir", str(tmp_path / "cache"),
               "--max-steps-per-epoch", "2"]
     code, _, err = _train([str(nih_sample), "--out", str(run), "--epochs", "3", *common],
@@ -64,7 +64,7 @@ def test_interrupt_leaves_a_resumable_run(nih_sample, tmp_path, capsys, monkeypa
     assert code == 130
     assert "--resume" in err
     assert json.loads((run / "run.json").read_text())["status"] == "interrupted"
-    monkeypatch.setattr(train_module, "_train_epoch", real_epoch)
+    monkeypatch.setattr(train_module, "train_epoch", real_epoch)
     info = json.loads((run / "run.json").read_text())
     assert info["last_epoch"] == 1  # epoch 2 was interrupted, not finished
     code, _, err = _train(["--resume", str(run)], capsys)

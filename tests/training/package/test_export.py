@@ -16,7 +16,11 @@ from chexnet.inference import (  # noqa: E402  # noqa: E402
     preprocess,
 )
 from chexnet.training.fit.cam_model import ExportWrapper, build_model  # noqa: E402
-from chexnet.training.package.export import ExportMismatchError, _verify, export_package  # noqa: E402
+from chexnet.training.package.export import (  # noqa: E402
+    ExportMismatchError,
+    export_package,
+    verify_export,
+)
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +67,7 @@ def test_mismatch_is_refused(densenet_package, real_inputs):
     _model, path, _ = densenet_package
     other = build_model("densenet121", 14)  # different random weights
     with pytest.raises(ExportMismatchError, match="disagree"):
-        _verify(ExportWrapper(other).eval(), path, real_inputs)
+        verify_export(ExportWrapper(other).eval(), path, real_inputs)
 
 
 @pytest.mark.parametrize("arch", ["resnet101", "vgg16", "vgg16_bn"])

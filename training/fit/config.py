@@ -1,0 +1,66 @@
+"""The training recipe's settings (:class:`TrainConfig`) and the checks on their combinations.
+
+Torch-free, so ``chexnet-train`` can validate options before any heavy import or data work.
+A run folder's ``run.json`` stores :meth:`TrainConfig.to_dict`; ``--resume`` rebuilds the
+config from it, so field names are part of the run folder format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from chexnet.inference.preprocessing import PreprocessSpec
+
+BALANCE_MODES = ("none", "pos_weight", "oversample")
+
+
+@dataclass
+class TrainConfig:
+    arch: str = "densenet121"
+    labels: str = "all"
+    epochs: int = 10
+    lr: float = 1e-3
+    batch_size: int = 16
+    workers: int = 2
+    balance: str = "none"
+    init: str | None = None  # "imagenet:PATH"
+    size: int = 224
+    resize: int = 224
+    seed: int = 0
+    val_fraction: float = 0.1
+    test_fraction: float = 0.2
+    plateau_patience: int = 0
+    device: str = "auto"
+    amp: bool = True
+    max_steps_per_epoch: int | None = None  # tests and smoke runs only
+    task: str = "multi-label"  # or "single-label": softmax + cross-entropy
+    min_per_class: int | None = None  # resampling (training split only), off by default
+    max_normal: int | None = None
+    normal_fraction: float | None = None
+    extra: dict = field(default_factory=dict)
+
+    def spec(self) -> PreprocessSpec:
+        return PreprocessSpec(size=self.size, resize=self.resize)
+
+    @property
+    def resampling(self) -> bool:
+        return any(v is not None for v in (self.min_per_class, self.max_normal,
+                                           self.normal_fraction))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_config(config: TrainConfig) -> None:
+    """Refuse contradictory options before any data work (one-line ValueErrors)."""
+    if config.task == "single-label" and config.balance != "none":
+        raise ValueError(f"--balance {config.balance} is for multi-label training; for "
+                         "single-label use --min-per-class / --max-normal (resampling)")
+    if config.resampling and config.balance == "oversample":
+        raise ValueError("--balance oversample and resampling (--min-per-class, --max-normal, "
+                         "--normal-fraction) both rebalance the classes: choose one")
+    if config.normal_fraction is not None and not 0 < config.normal_fraction < 1:
+        raise ValueError(f"--normal-fraction must be between 0 and 1, not "
+                         f"{config.normal_fraction}")
+    if config.init and not config.init.startswith("imagenet:"):
+        raise ValueError(f"--init {config.init}: expected imagenet:PATH")
