@@ -5,7 +5,8 @@ An untrained (seeded) DenseNet-121 with the CAM head is exported with
 package is run through ``Engine(path, device="cpu").run(batch)`` and the very same module
 through torch eager (``ExportWrapper``: probs and CAMs, ``torch.no_grad()``, ``eval()``), at
 batch 1 and 8. Repetitions are interleaved (engine, torch, torch, engine, ...) and the median is
-reported, so the ratio is meaningful on a shared, noisy machine even when the absolute times are not.
+reported, so the ratio is meaningful on a shared, noisy machine even when the absolute times are
+not.
 
     python benchmarks/bench_engine.py [--repeats N] [--warmup N] [--batches 1 8]
 """

@@ -3,10 +3,10 @@
 Scoring is split in two so that the half that needs no ONNX session can run anywhere:
 :func:`prepare_input` (the intended-use gate, the model crop(s), the UIDs) is a function of the
 image, the model card's preprocessing and the test-time augmentation only, and its result is a
-small picklable value; :meth:`chexnet.inference.scoring.engine.Engine.score` (step two) runs
-the model on prepared inputs and builds the :class:`~.prediction.Prediction`.
-``Engine.predict`` is the two steps in one process; the screener prepares in its decode worker
-processes (which never load the model) and scores in the main process, so both compute every number the same way.
+small picklable value; :meth:`chexnet.inference.scoring.engine.Engine.score` (step two) runs the
+model on prepared inputs and builds the :class:`~.prediction.Prediction`. ``Engine.predict`` is
+the two steps in one process; the screener prepares in its decode worker processes (which never
+load the model) and scores in the main process, so both compute every number the same way.
 
 Crops are kept 8-bit (before mean/std): a twelfth of the float32 model input, which is what
 crosses the screener's process boundary. :meth:`PreparedInput.model_input` normalises them.
