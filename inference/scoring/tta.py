@@ -98,16 +98,6 @@ class TtaCrops:
     box: CropBox  # the source region the frame covers: the whole image
 
 
-@dataclass(frozen=True)
-class TtaInput:
-    """One image's crops, ready for the model, and where they came from."""
-
-    x: np.ndarray  # [K, C, S, S] float32, one row per crop
-    crops: tuple[Crop, ...]
-    frame: tuple[int, int]  # the resized image (rows, cols) the crops are cut from
-    box: CropBox  # the source region the frame covers: the whole image
-
-
 def tta_crops(display_u8: np.ndarray, spec: PreprocessSpec, mode: str) -> TtaCrops:
     """8-bit display image -> the ``mode`` crops, 8-bit (``none``: the single centre crop of
     the card's own resize, i.e. :func:`~.preprocess.resize_and_crop`'s)."""
@@ -135,13 +125,6 @@ def normalise_crops(pixels: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     :func:`~.preprocess.normalise` (a lookup table per pixel: the same values whether a crop
     is normalised here, in a worker or one by one)."""
     return np.stack([normalise(p, spec) for p in pixels])
-
-
-def tta_inputs(display_u8: np.ndarray, spec: PreprocessSpec, mode: str) -> TtaInput:
-    """8-bit display image -> the ``mode`` crops, normalised as :func:`~.preprocess.preprocess`
-    normalises its single crop (``none``: that very crop, from the card's own resize)."""
-    c = tta_crops(display_u8, spec, mode)
-    return TtaInput(normalise_crops(c.pixels, spec), c.crops, c.frame, c.box)
 
 
 def merge_probs(probs: np.ndarray) -> np.ndarray:

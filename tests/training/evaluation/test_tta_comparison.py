@@ -12,7 +12,7 @@ from sklearn.metrics import roc_auc_score
 from chexnet.inference import load_image
 from chexnet.inference.cli.main import main
 from chexnet.inference.preprocessing import PreprocessSpec, preprocess
-from chexnet.inference.scoring.tta import tta_inputs
+from chexnet.inference.scoring.tta import normalise_crops, tta_crops
 from chexnet.training.evaluation.inputs import load_truth
 from tests.tiny_model import build_tiny_package, reference_outputs, tiny_card
 
@@ -41,7 +41,7 @@ def _reference_probs(nih_sample, ids, mode) -> np.ndarray:
     for name in ids:
         grey = load_image(nih_sample / "images" / name).display_u8()
         x = (preprocess(grey, PreprocessSpec())[0][None] if mode == "none" else
-             tta_inputs(grey, PreprocessSpec(), mode).x)
+             normalise_crops(tta_crops(grey, PreprocessSpec(), mode).pixels, PreprocessSpec()))
         rows.append(reference_outputs(x)[0].mean(axis=0))
     return np.array(rows)
 
