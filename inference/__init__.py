@@ -19,5 +19,6 @@ __getattr__, __dir__, __all__ = lazy_facade(__name__, {
     "Prediction": "scoring.prediction",
     "CropBox": "preprocessing", "PreprocessSpec": "preprocessing", "preprocess": "preprocessing",
     "Instance": "io.study", "Series": "io.study", "Study": "io.study",
-    "load_image": "io.study", "scan": "io.study",
+    "scan": "io.study", "load_image": "io.image_file", "open_image_file": "io.image_file",
+    "ImageFile": "io.image_file",
 })

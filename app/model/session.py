@@ -18,7 +18,6 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from chexnet.app.workers import JobRunner
-from chexnet.inference.io.header_rows import header_rows
 from chexnet.inference.io.image import Image, Window, robust_window
 from chexnet.inference.io.study import Instance, ScanResult, scan
 from chexnet.inference.package.lookup import resolve_model
@@ -99,7 +98,7 @@ def load_for_view(instance: Instance) -> LoadedImage:
     image = _load(instance)
     display = image.display_u8()  # cached on the image: the first paint costs nothing
     presets, value_range = window_presets(image)
-    return LoadedImage(image, header_rows(instance.path), presets, thumbnail(display),
+    return LoadedImage(image, instance.header_rows(), presets, thumbnail(display),
                        value_range)
 
 

@@ -15,6 +15,7 @@ from pydicom.dataset import Dataset
 from pydicom.pixels import apply_modality_lut, apply_voi
 
 from chexnet.inference.errors import InconsistentPixelDataError
+from chexnet.inference.io.dicom_checks import short
 from chexnet.inference.io.image import Window
 
 log = logging.getLogger(__name__)
@@ -93,8 +94,3 @@ def file_windows(ds: Dataset, path: Path) -> tuple[Window, ...]:
         name = str(names[i]) if i < len(names) else f"file window {i + 1}"
         out.append(Window(center, width, function, name))
     return tuple(out)
-
-
-def short(err: object, limit: int = 160) -> str:
-    text = " ".join(str(err).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."

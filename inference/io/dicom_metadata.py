@@ -7,6 +7,7 @@ import re
 from pydicom.dataset import Dataset
 
 from chexnet.inference.io.image import ImageMetadata
+from chexnet.inference.io.uids import DicomUids
 
 _AGE = re.compile(r"^\s*(\d{1,3})\s*([DWMY])\s*$", re.IGNORECASE)
 _AGE_UNIT_YEARS = {"D": 1 / 365.25, "W": 7 / 365.25, "M": 1 / 12, "Y": 1.0}
@@ -76,9 +77,8 @@ def dicom_metadata(ds: Dataset, photometric: str) -> ImageMetadata:
         photometric=photometric,
         patient_age_years=parse_age_years(ds.get("PatientAge")),
         pixel_spacing_mm=_spacing(ds),
-        study_uid=_text(ds, "StudyInstanceUID"),
-        series_uid=_text(ds, "SeriesInstanceUID"),
-        sop_instance_uid=_text(ds, "SOPInstanceUID"),
+        uids=DicomUids(_text(ds, "StudyInstanceUID"), _text(ds, "SeriesInstanceUID"),
+                       _text(ds, "SOPInstanceUID")),
         series_number=_int(ds, "SeriesNumber"),
         instance_number=_int(ds, "InstanceNumber"),
         image_laterality=_text(ds, "ImageLaterality"),

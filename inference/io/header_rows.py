@@ -9,12 +9,16 @@ data is never read.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pydicom
 from PIL import Image as PILImage
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
 
 from chexnet.inference.errors import ChexnetInputError, CorruptFileError
+from chexnet.inference.io.dicom_header import PIXEL_DATA_TAGS
 from chexnet.inference.io.sniff import sniff
 from chexnet.inference.io.warning_guard import guarded_warnings
 
@@ -22,25 +26,34 @@ MAX_VALUE_CHARS = 200
 
 
 def header_rows(path: str | Path) -> list[tuple[str, str, str]]:
-    """Header rows of a DICOM (top-level data elements, file meta first) or PNG/JPEG file."""
+    """Header rows of a DICOM (top-level data elements, file meta first) or PNG/JPEG file.
+
+    Reads the file for this alone; a file opened for loading has its rows without reading it
+    again (:meth:`~chexnet.inference.io.image_file.ImageFile.header_rows`).
+    """
     path = Path(path)
     kind = sniff(path)
     if kind == "dicom":
-        return _dicom_rows(path)
+        return dataset_header_rows(_read_header_leniently(path))
     if kind in ("png", "jpeg"):
-        return _raster_rows(path)
+        return raster_header_rows(path)
     raise ChexnetInputError(path, "has no header to show (not DICOM, PNG or JPEG)")
 
 
-def _dicom_rows(path: Path) -> list[tuple[str, str, str]]:
+def _read_header_leniently(path: Path) -> Dataset:
     try:
         with guarded_warnings():  # a malformed header's warnings are not the loaders' to catch
             warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+            return pydicom.dcmread(path, stop_before_pixels=True, force=True)
     except Exception as err:
         raise CorruptFileError(path, f"its DICOM header cannot be read ({err})") from err
+
+
+def dataset_header_rows(ds: Dataset) -> list[tuple[str, str, str]]:
+    """Header rows of a DICOM dataset: its file meta, then its top-level data elements before
+    the pixel data (the same rows whether it was read with its pixel data or without)."""
     rows = []
-    elements = list(getattr(ds, "file_meta", []) or []) + list(ds)
+    elements = list(getattr(ds, "file_meta", []) or []) + list(_before_pixel_data(ds))
     for elem in elements:
         tag = f"({elem.tag.group:04X},{elem.tag.element:04X})"
         name = elem.name
@@ -59,7 +72,15 @@ def _dicom_rows(path: Path) -> list[tuple[str, str, str]]:
     return rows
 
 
-def _raster_rows(path: Path) -> list[tuple[str, str, str]]:
+def _before_pixel_data(ds: Dataset) -> Iterator[DataElement]:
+    for elem in ds:
+        if elem.tag in PIXEL_DATA_TAGS:
+            return
+        yield elem
+
+
+def raster_header_rows(path: Path) -> list[tuple[str, str, str]]:
+    """Header rows of a PNG or JPEG file: format, size, mode and Pillow's ``info``."""
     try:
         with PILImage.open(path) as im:
             rows = [("", "Format", str(im.format)), ("", "Size", f"{im.width} x {im.height}"),

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from chexnet.inference.io.uids import DicomUids
 
 #: Percentiles of the robust window used when a file carries no VOI of its own.
 AUTO_WINDOW_PERCENTILES = (0.5, 99.5)
@@ -50,6 +52,11 @@ class Window:
         return np.clip(((x - (c - 0.5)) / (w - 1.0)) + 0.5, 0.0, 1.0)
 
 
+#: View Position values of a frontal (PA or AP) radiograph: ``scan()`` shows these first, and the
+#: intended-use gate scores only these.
+FRONTAL_VIEWS = frozenset({"PA", "AP"})
+
+
 @dataclass(frozen=True)
 class ImageMetadata:
     """What the engine, gate and viewer need to know. Never holds patient-identifying data."""
@@ -61,9 +68,7 @@ class ImageMetadata:
     photometric: str | None = None
     patient_age_years: float | None = None
     pixel_spacing_mm: tuple[float, float] | None = None
-    study_uid: str | None = None
-    series_uid: str | None = None
-    sop_instance_uid: str | None = None
+    uids: DicomUids = field(default_factory=DicomUids)
     series_number: int | None = None
     instance_number: int | None = None
     image_laterality: str | None = None
@@ -117,9 +122,6 @@ class Image:
         if self.modality_lut is None:
             return self.stored.astype(np.float32)
         return np.asarray(self.modality_lut(self.stored), dtype=np.float32)
-
-    def with_warnings(self, *extra: str) -> Image:
-        return replace(self, warnings=self.warnings + tuple(w for w in extra if w))
 
     def display_u8(self, window: Window | None = None, *, cache: bool = True) -> np.ndarray:
         """The image as 8-bit display values (bright = dense), through the whole pipeline.
@@ -191,8 +193,3 @@ def robust_window(values: np.ndarray, percentiles: tuple[float, float] = AUTO_WI
         hi = lo + 1.0
     return Window(center=(lo + hi) / 2.0, width=hi - lo, function="LINEAR_EXACT",
                   explanation=explanation)
-
-
-def describe(path: Path | str) -> str:
-    """Short, PHI-free label for logs and messages: the file name only."""
-    return Path(path).name

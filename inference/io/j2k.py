@@ -1,4 +1,5 @@
-"""Decode a JPEG 2000 frame at the resolution the model needs, not the detector's.
+"""JPEG 2000 frames: the one reader of their main header, and a decode at the resolution the
+model needs, not the detector's.
 
 The model sees a 224 x 224 crop, while a chest radiograph is 2-4k pixels a side. A JPEG 2000
 codestream is a wavelet pyramid: its coarser resolution levels can be decoded on their own, at
@@ -29,56 +30,94 @@ from chexnet.inference.io.warning_guard import guarded_warnings
 
 log = logging.getLogger(__name__)
 
-#: Transfer syntaxes decoded reduced. HTJ2K (1.2.840.10008.1.2.4.201-203) would go the same way
+#: The JPEG 2000 transfer syntaxes: their frames' headers are checked against the dataset and
+#: they may be decoded reduced. (Part 2 multi-component, 1.2.840.10008.1.2.4.92-93, has no pydicom
+#: decoder and is refused before.) HTJ2K (1.2.840.10008.1.2.4.201-203) would go the same way
 #: through Pillow's OpenJPEG, but no greyscale HTJ2K file or encoder is at hand to test it, so it
-#: is decoded in full for now.
+#: is neither checked nor reduced for now: it is decoded in full.
 J2K_SYNTAXES = frozenset({JPEG2000Lossless, JPEG2000})
 
 _SOC_SIZ = b"\xff\x4f\xff\x51"
 _COD = 0xFF52
 _SOT = 0xFF90
 _SOD = 0xFF93
+_JP2_SIGNATURE = b"\x00\x00\x00\x0c\x6a\x50\x20\x20"  # the JP2 signature box (ISO 15444-1 I.5.1)
+_JP2C = b"jp2c"  # the contiguous codestream box
+#: SOC and SIZ must lie in the first bytes of a frame (pydicom's ``get_j2k_parameters`` looks in
+#: the same 1024; a main header that starts later is not one a DICOM writer produces).
+_SIZ_WINDOW = 1024
 
 
 @dataclass(frozen=True)
 class J2KHeader:
-    """What the main header of a codestream says (ISO 15444-1 A.5.1 SIZ, A.6.1 COD)."""
+    """What the main header of a codestream says (ISO 15444-1 A.5.1 SIZ, A.6.1 COD).
+
+    ``rows`` and ``cols`` are the image area (Ysiz - YOsiz, Xsiz - XOsiz): zero or negative in a
+    malformed codestream, which then agrees with no dataset.
+    """
 
     rows: int
     cols: int
     components: int
     precision: int  # of component 0
-    signed: bool
-    levels: int  # wavelet decomposition levels: reduce can go from 0 to this
+    signed: bool  # of component 0
+    levels: int | None  # wavelet decomposition levels (reduce goes 0..levels); None: no COD read
 
 
 def j2k_header(codestream: bytes) -> J2KHeader | None:
-    """Parse SIZ and COD of a raw codestream; ``None`` when they cannot be read.
+    """Parse SIZ, and COD when present, of a frame; ``None`` when no SIZ can be read.
 
-    Hand-written because neither pydicom's ``get_j2k_parameters`` nor pylibjpeg-openjpeg's
-    ``get_parameters`` reports the number of decomposition levels, which bounds ``reduce``.
+    The frame is a raw codestream or, tolerated as pydicom tolerates it, one wrapped in JP2
+    boxes. This is the one JPEG 2000 header reader: the dataset check
+    (:func:`~chexnet.inference.io.dicom_checks.check_j2k_header`) and the reduced decode both
+    use it. Hand-written because neither pydicom's ``get_j2k_parameters`` nor
+    pylibjpeg-openjpeg's ``get_parameters`` reports the number of decomposition levels, which
+    bounds ``reduce``.
     """
-    start = codestream.find(_SOC_SIZ, 0, 1024)
-    if start < 0 or len(codestream) < start + 42:
+    head = codestream[:_SIZ_WINDOW]
+    start = _codestream_start(head)
+    # SOC, SIZ, Lsiz, Rsiz, 8 sizes and offsets, Csiz, then Ssiz of component 0 at start + 42.
+    if start is None or head[start:start + 4] != _SOC_SIZ or len(head) <= start + 42:
         return None
     pos = start + 2  # at SIZ
-    lsiz = struct.unpack(">H", codestream[pos + 2:pos + 4])[0]
-    xsiz, ysiz, x0, y0 = struct.unpack(">4I", codestream[pos + 6:pos + 22])
-    csiz = struct.unpack(">H", codestream[pos + 38:pos + 40])[0]
-    ssiz = codestream[pos + 40]
-    levels = None
-    pos += 2 + lsiz
+    lsiz = struct.unpack(">H", head[pos + 2:pos + 4])[0]
+    xsiz, ysiz, x0, y0 = struct.unpack(">4I", head[pos + 6:pos + 22])
+    csiz = struct.unpack(">H", head[pos + 38:pos + 40])[0]
+    ssiz = head[pos + 40]
+    return J2KHeader(rows=ysiz - y0, cols=xsiz - x0, components=csiz, precision=(ssiz & 0x7F) + 1,
+                     signed=bool(ssiz & 0x80), levels=_decomposition_levels(codestream,
+                                                                             pos + 2 + lsiz))
+
+
+def _codestream_start(head: bytes) -> int | None:
+    """Offset of the codestream: 0, or the content of the JP2 ``jp2c`` box; ``None`` when a box
+    before it has a length under 8 (0, "to the end of the file", on which pydicom's reader loops
+    forever; 1, a 64-bit length), or none is found in ``head``."""
+    if not head.startswith(_JP2_SIGNATURE):
+        return 0
+    offset = 12
+    while offset < len(head):
+        if head[offset + 4:offset + 8] == _JP2C:
+            return offset + 8
+        length = int.from_bytes(head[offset:offset + 4], "big")
+        if length < 8:
+            return None
+        offset += length
+    return None
+
+
+def _decomposition_levels(codestream: bytes, pos: int) -> int | None:
+    """SPcod's number of decomposition levels from the COD segment of the main header, which
+    starts at ``pos`` (after SIZ); ``None`` when no COD comes before the first tile."""
     while pos + 4 <= len(codestream) and pos < 65536:  # the marker segments of the main header
         marker, length = struct.unpack(">HH", codestream[pos:pos + 4])
         if marker in (_SOT, _SOD) or marker >> 8 != 0xFF or length < 2:
-            break
-        if marker == _COD and pos + 10 <= len(codestream):
-            levels = codestream[pos + 9]  # Lcod, Scod, SGcod (4 bytes), then SPcod's first byte
+            return None
+        if marker == _COD:
+            # Lcod, Scod, SGcod (4 bytes), then SPcod's first byte
+            return codestream[pos + 9] if pos + 10 <= len(codestream) else None
         pos += 2 + length
-    if levels is None or x0 >= xsiz or y0 >= ysiz or csiz < 1:
-        return None
-    return J2KHeader(rows=ysiz - y0, cols=xsiz - x0, components=csiz,
-                     precision=(ssiz & 0x7F) + 1, signed=bool(ssiz & 0x80), levels=levels)
+    return None
 
 
 def reduction_for(rows: int, cols: int, levels: int, min_size: int) -> int:
@@ -99,7 +138,7 @@ def decode_j2k_reduced(codestream: bytes, min_size: int, *, rows: int, cols: int
     15444-1 B.5), on the pixel-area grid (see :func:`align_to_pixel_areas`).
     """
     header = j2k_header(codestream)
-    if (header is None or header.components != 1 or header.signed
+    if (header is None or header.levels is None or header.components != 1 or header.signed
             or not 8 <= header.precision <= 16 or header.precision != bits_stored
             or (header.rows, header.cols) != (rows, cols)):
         return None
@@ -171,4 +210,5 @@ def _set_reduced_size(im: PILImage.Image, r: int) -> None:
 
 
 def is_j2k(tsyntax: str | UID) -> bool:
+    """Whether pixel data in ``tsyntax`` is a JPEG 2000 codestream this module reads."""
     return str(tsyntax) in J2K_SYNTAXES

@@ -1,8 +1,11 @@
-"""Files and folders -> studies, series and instances; one entry point to load any image.
+"""Files and folders -> studies, series and instances.
 
 A folder is read as DICOM headers only (no pixel decoding) to group instances by
 StudyInstanceUID / SeriesInstanceUID, order them (series number, instance number) and put frontal
 views first. PNG/JPEG files in a folder form one series of their own, since they carry no UIDs.
+Each instance keeps its file as opened (:class:`~.image_file.ImageFile`): loading it, or showing
+its header rows, parses no header again. (:func:`load_image`, for one file, is defined in
+:mod:`.image_file` and importable from here too.)
 """
 
 from __future__ import annotations
@@ -14,66 +17,47 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chexnet.inference.errors import ChexnetInputError, EmptyFileError, UnrecognisedFileError
+from chexnet.inference.io.dicom_header import check_header_structure
 from chexnet.inference.io.dicom_metadata import dicom_metadata
-from chexnet.inference.io.dicom_reader import (
-    DEFAULT_MAX_PIXELS,
-    read_dataset,
-    read_dicom,
-    refuse_non_image_header,
-)
-from chexnet.inference.io.image import Image
-from chexnet.inference.io.raster_reader import read_raster
-from chexnet.inference.io.sniff import FileKind, sniff
-from chexnet.inference.scoring.intended_use import FRONTAL_VIEWS
+from chexnet.inference.io.dicom_reader import DEFAULT_MAX_PIXELS, refuse_non_image_header
+from chexnet.inference.io.header_rows import header_rows
+from chexnet.inference.io.image import FRONTAL_VIEWS, Image
+from chexnet.inference.io.image_file import ImageFile, load_image, open_image_file
+from chexnet.inference.io.sniff import FileKind
+
+# load_image lives in image_file; it is also importable from here, as it always was.
+__all__ = ["Instance", "ScanResult", "Series", "Study", "iter_files", "load_image", "scan"]
 
 log = logging.getLogger(__name__)
 
 
-
-def load_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS,
-               min_size: int | None = None) -> Image:
-    """Load one DICOM, PNG or JPEG file (recognised by content) as an :class:`Image`.
-
-    ``min_size`` (e.g. :func:`~chexnet.inference.scoring.decode_size.model_min_side` of a model's
-    preprocessing) lets JPEG 2000 DICOMs and JPEG files be decoded at a reduced resolution whose
-    sides both stay >= ``min_size``: much faster, and what a model that sees 224 x 224 needs.
-    The image then has ``decode_scale`` > 1 and ``full_shape``; take its model input with
-    :func:`~chexnet.inference.scoring.decode_size.model_crop` (``resize_and_crop`` on a reduced
-    image crops a slightly different region). ``None``: full resolution.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise UnrecognisedFileError(path, "is a folder", "use load_studies() for folders")
-    try:
-        kind = sniff(path)
-    except OSError as err:
-        raise UnrecognisedFileError(path, f"cannot be read: {err.strerror}",
-                                    "check the path and permissions") from err
-    if kind is None:
-        if path.stat().st_size == 0:
-            raise EmptyFileError(path, "the file is empty")
-        raise UnrecognisedFileError(path, "is not a DICOM, PNG or JPEG file (by its content)")
-    if kind == "dicom":
-        return read_dicom(path, max_pixels=max_pixels, min_size=min_size)
-    return read_raster(path, kind, max_pixels=max_pixels, min_size=min_size)
-
-
 @dataclass(frozen=True)
 class Instance:
-    """One image file of a study, known by its header; pixels are loaded on demand."""
+    """One image file of a study, known by its header; pixels are loaded on demand.
+
+    ``file`` is the file as ``scan()`` opened it (its DICOM header parsed and checked): loading
+    the instance and its header rows read the header from there, not from the file again.
+    """
 
     path: Path
     kind: FileKind
     view_position: str | None = None
     series_number: int | None = None
     instance_number: int | None = None
+    file: ImageFile | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_frontal(self) -> bool:
         return self.view_position in FRONTAL_VIEWS
 
     def load(self, *, max_pixels: int = DEFAULT_MAX_PIXELS, min_size: int | None = None) -> Image:
-        return load_image(self.path, max_pixels=max_pixels, min_size=min_size)
+        if self.file is None:
+            return load_image(self.path, max_pixels=max_pixels, min_size=min_size)
+        return self.file.load(max_pixels=max_pixels, min_size=min_size)
+
+    def header_rows(self) -> list[tuple[str, str, str]]:
+        """Rows for the metadata panel (patient data included: never log them)."""
+        return header_rows(self.path) if self.file is None else self.file.header_rows()
 
 
 @dataclass
@@ -157,19 +141,21 @@ def _num(value: int | None) -> int:
 
 
 def _probe(path: Path) -> tuple[str, str, Instance]:
-    kind = sniff(path) if path.is_file() else None
-    if kind is None:
+    if not path.is_file():  # nothing that is no regular file is opened (a FIFO would block)
         if path.exists() and path.stat().st_size == 0:
             raise EmptyFileError(path, "the file is empty")
         raise UnrecognisedFileError(path, "is not a DICOM, PNG or JPEG file (by its content)")
-    if kind != "dicom":
+    file = open_image_file(path)
+    if file.dicom is None:
         folder = f"folder:{path.parent.resolve()}"
-        return folder, folder, Instance(path=path, kind=kind)
-    ds = read_dataset(path, stop_before_pixels=True)
+        return folder, folder, Instance(path=path, kind=file.kind, file=file)
+    check_header_structure(file.dicom)
+    ds = file.dicom.dataset
     refuse_non_image_header(ds, path)
     meta = dicom_metadata(ds, str(ds.get("PhotometricInterpretation", "")))
-    study_uid = meta.study_uid or f"file:{path.resolve()}"
-    series_uid = meta.series_uid or study_uid
-    inst = Instance(path=path, kind=kind, view_position=meta.view_position,
-                    series_number=meta.series_number, instance_number=meta.instance_number)
+    study_uid = meta.uids.study or f"file:{path.resolve()}"
+    series_uid = meta.uids.series or study_uid
+    inst = Instance(path=path, kind=file.kind, view_position=meta.view_position,
+                    series_number=meta.series_number, instance_number=meta.instance_number,
+                    file=file)
     return study_uid, series_uid, inst

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chexnet.inference.io.image import Image
+from chexnet.inference.io.image import FRONTAL_VIEWS, Image
 from chexnet.inference.status import Status
 
 RADIOGRAPH_MODALITIES = frozenset({"CR", "DX", "DR", "RG"})
-FRONTAL_VIEWS = frozenset({"PA", "AP"})
 CHEST_BODY_PARTS = frozenset({"CHEST", "THORAX", "LUNG", "PORT CHEST", "CHEST_PA", "CHEST PA"})
 ADULT_AGE_YEARS = 18.0
 MIN_SIDE_PX = 64  # below this, nothing a radiograph shows survives

@@ -78,7 +78,7 @@ def prepare_input(image: Image, spec: PreprocessSpec, tta: str = "none") -> Prep
     meta = image.metadata
     common = dict(path=image.path, spec=spec, tta=mode, image_shape=image.shape,
                   reasons=decision.reasons, warnings=decision.warnings,
-                  uids=DicomUids(meta.study_uid, meta.series_uid, meta.sop_instance_uid))
+                  uids=meta.uids)
     if not decision.analyse:
         return PreparedInput(**common)
     if mode == "none":

@@ -35,9 +35,7 @@ from PIL import Image as PILImage
 
 from chexnet.inference.atomic_file import atomic_output
 from chexnet.inference.errors import ChexnetInputError, NotAnImageError
-from chexnet.inference.io.image import Image
-from chexnet.inference.io.sniff import sniff
-from chexnet.inference.io.study import load_image
+from chexnet.inference.io.image_file import ImageFile, open_image_file
 from chexnet.inference.io.uids import DicomUids
 from chexnet.inference.package.hashing import sha256_file
 from chexnet.inference.preprocessing import PreprocessSpec
@@ -93,13 +91,6 @@ def worker_init() -> None:
     die_with_parent()
 
 
-def load_for_model(path: Path, *, max_pixels: int, min_size: int | None) -> Image:
-    """The one place the screener loads pixels. ``min_size``: the shorter side the model's
-    preprocessing needs (JPEG 2000 and JPEG may then be decoded at a reduced resolution);
-    ``None``: full resolution."""
-    return load_image(path, max_pixels=max_pixels, min_size=min_size)
-
-
 def decode(request: DecodeRequest) -> DecodeOutcome:
     """Worker entry point: never raises for a bad file, returns an ``error`` outcome instead."""
     start = time.perf_counter()
@@ -128,13 +119,12 @@ def decode(request: DecodeRequest) -> DecodeOutcome:
 
 def _decode(path: Path, request: DecodeRequest, sha: str) -> DecodeOutcome:
     reduced_ok = request.tta == "none"  # TTA crops are defined on the full-resolution image
-    image = load_for_model(path, max_pixels=request.max_pixels,
-                           min_size=model_min_side(request.spec) if reduced_ok else None)
-    meta = image.metadata
-    uids = DicomUids(meta.study_uid, meta.series_uid, meta.sop_instance_uid)
-    common = dict(sha256=sha, uids=uids, image_shape=image.shape,
+    opened = open_image_file(path, with_pixels=True)  # sniffed and parsed once, PHI included
+    image = opened.load(max_pixels=request.max_pixels,
+                        min_size=model_min_side(request.spec) if reduced_ok else None)
+    common = dict(sha256=sha, uids=image.metadata.uids, image_shape=image.shape,
                   full_shape=image.full_shape if image.is_reduced else None,
-                  phi=read_phi(path) if request.include_phi else None)
+                  phi=patient_identity(opened) if request.include_phi else None)
     display = image.display_u8()
     thumb = make_thumbnail(display)
     if request.thumb_path:
@@ -160,18 +150,16 @@ def write_jpeg(pixels: np.ndarray, target: Path, quality: int = 85) -> None:
         PILImage.fromarray(pixels).save(fh, format="JPEG", quality=quality)
 
 
-def read_phi(path: Path) -> dict[str, str]:
-    """Patient name, ID and birth date (only asked for with --include-phi; DICOM only)."""
-    if sniff(path) != "dicom":
+def patient_identity(opened: ImageFile) -> dict[str, str]:
+    """Patient name, ID and birth date from the header already parsed (only asked for with
+    --include-phi; DICOM only)."""
+    if opened.dicom is None:
         return {}
-    import pydicom
-
+    ds = opened.dicom.dataset
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(PHI_KEYWORDS),
-                             force=True)
-    except Exception:  # the image itself was readable; missing PHI is no reason to fail it
+        return {k: str(ds.get(k, "") or "") for k in PHI_KEYWORDS}
+    except Exception:  # the image itself was readable; unreadable PHI is no reason to fail it
         return {}
-    return {k: str(ds.get(k, "") or "") for k in PHI_KEYWORDS}
 
 
 def _message(err: ChexnetInputError) -> str:

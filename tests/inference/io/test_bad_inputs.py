@@ -20,7 +20,7 @@ import pydicom
 import pytest
 from PIL import Image as PILImage
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.encaps import encapsulate
+from pydicom.encaps import encapsulate, get_frame
 from pydicom.filereader import read_file_meta_info
 from pydicom.sequence import Sequence
 from pydicom.uid import (
@@ -360,6 +360,18 @@ def test_jpeg2000_header_disagrees_with_dataset(tmp_path, rg1_j2kr, change):
     path = rewrite(rg1_j2kr, tmp_path / f"j2k_{change}.dcm", edit)
     err = expect_error(path, InconsistentPixelDataError)
     assert "JPEG 2000 header" in str(err)
+
+
+def test_jpeg2000_frame_whose_jp2_boxes_cannot_be_walked(tmp_path, rg1_j2kr):
+    """A JP2 box of length 0 before the codestream: refused, not looped on."""
+    def edit(ds):
+        frame = get_frame(ds.PixelData, 0, number_of_frames=1)
+        wrapped = b"\x00\x00\x00\x0cjP  \r\n\x87\n" + b"\x00\x00\x00\x00ftyp" + frame
+        ds.PixelData = encapsulate([wrapped + b"\x00" * (len(wrapped) % 2)])
+
+    path = rewrite(rg1_j2kr, tmp_path / "j2k_box.dcm", edit)
+    err = expect_error(path, CorruptFileError)
+    assert "JPEG 2000 codestream has no readable header" in str(err)
 
 
 # --- 11. palette colour --------------------------------------------------------------------------

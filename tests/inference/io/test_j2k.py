@@ -7,6 +7,7 @@ while far fewer pixels are decoded.
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from PIL import Image as PILImage
 from pydicom.data import get_testdata_file
 from pydicom.encaps import encapsulate, get_frame
 from pydicom.pixels import pixel_array
+from pydicom.pixels.utils import get_j2k_parameters
 from pydicom.uid import JPEG2000, JPEG2000Lossless
 
 from chexnet.inference.errors import ChexnetInputError
@@ -89,6 +91,46 @@ def test_rg1_reduced_level_is_the_wavelet_low_band():
         level = lowpass_53(lowpass_53(level, 0), 1)
         expected = np.clip(level + (1 << 14), 0, (1 << 15) - 1)
         np.testing.assert_array_equal(pillow_decode(frame, r, header), expected)
+
+
+def jp2_box(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", 8 + len(payload)) + kind + payload
+
+
+def jp2_wrapped(codestream: bytes, *boxes: bytes) -> bytes:
+    """``codestream`` in a JP2 file: the signature box, ``boxes``, then the codestream box."""
+    return (jp2_box(b"jP  ", b"\r\n\x87\n") + b"".join(boxes)
+            + jp2_box(b"jp2c", codestream))
+
+
+def rg1_frame() -> bytes:
+    return get_frame(pydicom.dcmread(RG1).PixelData, 0, number_of_frames=1)
+
+
+@pytest.mark.parametrize("case", ["raw", "jp2", "jp2_header_past_1024_bytes", "cut_in_siz",
+                                  "siz_complete", "junk_before_soc", "noise"])
+def test_the_header_reader_finds_what_pydicoms_finds(case):
+    """j2k_header replaced pydicom's get_j2k_parameters in the dataset check: it finds the same
+    precision and signedness where that finds any, and nothing where that finds none."""
+    frame = rg1_frame()
+    data = {"raw": frame,
+            "jp2": jp2_wrapped(frame, jp2_box(b"ftyp", b"jp2 \0\0\0\0jp2 ")),
+            "jp2_header_past_1024_bytes": jp2_wrapped(frame, jp2_box(b"xml ", bytes(1100))),
+            "cut_in_siz": frame[:42],
+            "siz_complete": frame[:43],
+            "junk_before_soc": b"\0\0" + frame,
+            "noise": np.random.default_rng(3).bytes(2048)}[case]
+    ours, theirs = j2k_header(data), get_j2k_parameters(data[:1024])
+    assert (ours is None) == ("precision" not in theirs)
+    if ours is not None:
+        assert (ours.precision, ours.signed) == (theirs["precision"], theirs["is_signed"])
+        assert (ours.rows, ours.cols, ours.components) == (1955, 1841, 1)
+        assert ours.levels == (5 if case in ("raw", "jp2") else None)
+
+
+def test_a_jp2_box_that_cannot_be_walked_has_no_header():
+    """A box of length 0 before the codestream (pydicom's reader loops forever on it)."""
+    assert j2k_header(jp2_wrapped(rg1_frame(), b"\0\0\0\0ftyp")) is None
 
 
 def test_rg1_model_input_within_half_a_grey_level():

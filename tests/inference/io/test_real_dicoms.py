@@ -8,6 +8,7 @@ import pytest
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
 from chexnet.inference import check_intended_use, load_image
+from tests.conftest import pydicom_data_file
 
 
 def test_rg1_lossless_encodings_decode_to_identical_pixels(rg1_uncr, rg1_j2kr):
@@ -76,7 +77,5 @@ def test_stored_bit_depth_is_kept_for_window_level(rg1_uncr):
 
 @pytest.mark.parametrize("name", ["RG1_J2KR.dcm", "RG1_J2KI.dcm"])
 def test_same_view_whatever_the_transfer_syntax(name):
-    from tests.conftest import pydicom_data_file
-
     image = load_image(pydicom_data_file(name))
     assert image.metadata.transfer_syntax.startswith("JPEG 2000")
