@@ -74,6 +74,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="where corpora are built and kept (default: %(default)s)")
     p.add_argument("--workers", type=int, default=None,
                    help="chexnet screen --workers (default: its own default)")
+    p.add_argument("--chexnet", type=Path, default=CHEXNET,
+                   help="the chexnet command to time, e.g. another version's, to compare two "
+                        "versions against the same naive screener (default: %(default)s)")
     args = p.parse_args(argv)
     if args.quick:
         args.n, args.memory, args.repeats = 8, min(args.memory, 200), 1
@@ -226,9 +229,10 @@ class TreeRssSampler(threading.Thread):
             self.stop.wait(0.2)
 
 
-def run_ours(folder: Path, out: Path, workers: int | None, log: Path) -> tuple[float, int, int]:
+def run_ours(folder: Path, out: Path, workers: int | None, log: Path,
+             chexnet: Path = CHEXNET) -> tuple[float, int, int]:
     """(seconds from spawn to exit, peak tree RSS bytes, rows in results.csv)."""
-    cmd = [str(CHEXNET), "screen", str(folder), "--out", str(out), "--model", str(MODEL),
+    cmd = [str(chexnet), "screen", str(folder), "--out", str(out), "--model", str(MODEL),
            "--fresh"]
     if workers:
         cmd += ["--workers", str(workers)]
@@ -250,8 +254,8 @@ def run_ours(folder: Path, out: Path, workers: int | None, log: Path) -> tuple[f
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if not CHEXNET.exists():
-        sys.exit(f"{CHEXNET} not found: install the package (pip install -e .)")
+    if not args.chexnet.exists():
+        sys.exit(f"{args.chexnet} not found: install the package (pip install -e .)")
     _machine.print_facts("chexnet screen vs a naive screener",
                          ["chexnet", "onnxruntime", "onnxruntime-gpu", "pydicom",
                           "pylibjpeg-openjpeg", "pillow", "torch", "torchvision"],
@@ -262,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     with tempfile.TemporaryDirectory(prefix="chexnet-bench-") as tmp:
         one = build(args.cache / "png-1", 1, link_png)
-        fixed, _, _ = run_ours(one, Path(tmp) / "out-one", args.workers, Path(tmp) / "one.log")
+        fixed, _, _ = run_ours(one, Path(tmp) / "out-one", args.workers, Path(tmp) / "one.log",
+                               args.chexnet)
         print(f"chexnet screen on 1 image: {fixed:.1f} s (its fixed cost: process start, imports, "
               "engine load, worker start, report)", flush=True)
         for name in args.corpora:
@@ -279,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
             folder = build(args.cache / f"memory-{args.memory}", args.memory, make_distinct_png)
             print(f"memory run: chexnet screen on {args.memory} distinct PNGs ...", flush=True)
             seconds, peak, rows = run_ours(folder, Path(tmp) / "out-memory", args.workers,
-                                           Path(tmp) / "memory.log")
+                                           Path(tmp) / "memory.log", args.chexnet)
             memory = (args.memory, seconds, peak, rows)
     report_load("at end")
     print_table(results, memory)
@@ -298,7 +303,7 @@ def time_corpus(name: str, folder: Path, files: list[Path], naive: NaiveScreener
                 naive_s.append(timed(naive.screen, files, tmp / f"naive-{name}.csv"))
                 continue
             seconds, _, rows = run_ours(folder, tmp / f"out-{name}", args.workers,
-                                        tmp / f"{name}.log")
+                                        tmp / f"{name}.log", args.chexnet)
             ours_s.append(seconds)
             if rows != len(files):
                 print(f"WARNING: chexnet screen wrote {rows} rows for {len(files)} files")
