@@ -1,4 +1,4 @@
-"""Where model packages live: the bundled ones and the user's own folder (see registry.py).
+"""Where model packages live: the bundled ones and the user's own folder (registry.py).
 
 ``--model SPEC`` resolves, in this order: an existing file path; a name registered with
 ``chexnet models add``; another package file in the user models folder; a bundled package name.

@@ -2,7 +2,7 @@
 
 A model that sees a 224 x 224 crop of a 224-pixel resize does not need a 2,000-pixel decode.
 :func:`model_min_side` is how small a reduced decode may be (``load_image(path,
-min_size=model_min_side(spec))``); :func:`model_crop` is :func:`~.preprocess.resize_and_crop`
+min_size=model_min_side(spec))``); :func:`model_crop` is ``preprocessing.resize_and_crop``
 for an image that may have been decoded reduced: it takes the crop from the full image's
 geometry, so the model input matches the full-resolution path's.
 

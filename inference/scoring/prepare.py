@@ -68,7 +68,7 @@ class PreparedInput:
 def prepare_input(image: Image, spec: PreprocessSpec, tta: str = "none") -> PreparedInput:
     """Gate ``image`` and cut its model crop(s) for a model with preprocessing ``spec``.
 
-    ``tta == "none"``: :func:`~.model_resolution.model_crop` (the plain preprocessing, also
+    ``tta == "none"``: :func:`~.decode_size.model_crop` (the plain preprocessing, also
     right for an image decoded at reduced resolution); ``five-crop``/``ten-crop``:
     :func:`~.tta.tta_crops`, which are defined on the full-resolution image, so a reduced
     decode is refused (a ValueError: the caller loaded it with ``min_size``).

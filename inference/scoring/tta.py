@@ -1,6 +1,6 @@
 """Test-time augmentation (TTA): score several crops of one image and average them.
 
-Two modes beside ``none`` (the single centre crop of :func:`~.preprocess.preprocess`):
+Two modes beside ``none`` (the single centre crop of ``preprocessing.preprocess``):
 
 - ``five-crop``: the four corner crops and the centre crop, each the model's input size ``S``,
   of the image resized so its shorter side is :func:`tta_resize` pixels. This is the second
@@ -100,7 +100,7 @@ class TtaCrops:
 
 def tta_crops(display_u8: np.ndarray, spec: PreprocessSpec, mode: str) -> TtaCrops:
     """8-bit display image -> the ``mode`` crops, 8-bit (``none``: the single centre crop of
-    the card's own resize, i.e. :func:`~.preprocess.resize_and_crop`'s)."""
+    the card's own resize, i.e. :func:`~chexnet.inference.preprocessing.resize_and_crop`'s)."""
     if display_u8.ndim != 2 or display_u8.dtype != np.uint8:
         raise ValueError(f"expected a 2-D uint8 image, got {display_u8.dtype} {display_u8.shape}")
     h, w = display_u8.shape
@@ -122,8 +122,8 @@ def tta_crops(display_u8: np.ndarray, spec: PreprocessSpec, mode: str) -> TtaCro
 
 def normalise_crops(pixels: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     """8-bit crops [K, S, S] -> the model input [K, C, S, S] float32, each crop normalised by
-    :func:`~.preprocess.normalise` (a lookup table per pixel: the same values whether a crop
-    is normalised here, in a worker or one by one)."""
+    ``preprocessing.normalise`` (a lookup table per pixel: the same values whether a crop is
+    normalised here, in a worker or one by one)."""
     return np.stack([normalise(p, spec) for p in pixels])
 
 

@@ -27,7 +27,7 @@ import fnmatch
 import os
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +41,7 @@ from chexnet.inference.package.hashing import sha256_file
 from chexnet.inference.preprocessing import PreprocessSpec
 from chexnet.inference.scoring.decode_size import model_min_side
 from chexnet.inference.scoring.prepare import PreparedInput, prepare_input
+from chexnet.inference.screen.forkserver import die_with_parent
 
 #: Longest side of the report thumbnails (and of the CAM overlays drawn on them).
 THUMB_SIDE = 256
@@ -86,8 +87,6 @@ def worker_init() -> None:
     """Pool initializer: on Linux, ask the kernel to kill this worker when its parent (the fork
     server, or the run itself under spawn) dies, so a killed run (kill -9) leaves no decoder
     behind, however stuck."""
-    from chexnet.inference.screen.forkserver import die_with_parent
-
     die_with_parent()
 
 
@@ -171,8 +170,6 @@ def _one_line(text: str) -> str:
 
 
 def _with_time(outcome: DecodeOutcome, seconds: float) -> DecodeOutcome:
-    from dataclasses import replace
-
     return replace(outcome, decode_s=seconds)
 
 

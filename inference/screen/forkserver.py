@@ -2,12 +2,12 @@
 server die with the process that started it.
 
 Why: decode workers are forked from the fork server, and each asks the kernel for SIGKILL when
-*its* parent, the fork server, dies (``screen_decode.worker_init``). If the fork server outlived
+*its* parent, the fork server, dies (``screen.decode.worker_init``). If the fork server outlived
 a run killed with kill -9 (it does: every worker keeps its liveness pipe open), a decoder stuck
 in native code would live on too, and keep the fork server alive in turn. With this, killing the
 run kills the fork server, which kills every worker, however stuck.
 
-It acts only when :data:`ENV` is set, which ``screen_pipeline`` does just while it starts the fork
+It acts only when :data:`ENV` is set, which ``screen.workers`` does just while it starts the fork
 server, so importing this module anywhere else does nothing.
 """
 

@@ -1,7 +1,8 @@
 """Screening results: one :class:`ScreenRow` per input file, the worklist order, ``results.csv``.
 
-Rows are built from journal records (see :mod:`screen_journal`), never from in-memory state, so
-a resumed run and an uninterrupted one produce the same bytes. Order of the worklist:
+Rows are built from journal records (see :mod:`~chexnet.inference.screen.journal`), never
+from in-memory state, so a resumed run and an uninterrupted one produce the same bytes. Order of
+the worklist:
 
 1. analysed images by priority, highest first. ``max-above-threshold`` (default): images with
    at least one finding at or above its operating point first, by the highest such
@@ -18,7 +19,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from chexnet.inference.io.uids import DicomUids
@@ -130,8 +131,6 @@ def row_from_record(record: dict, model: RunModel, mode: str, out_dir: Path) -> 
 
 def worklist(records: Iterable[dict], model: RunModel, mode: str, out_dir: Path) -> list[ScreenRow]:
     """Rows in worklist order, ranked from 1."""
-    from dataclasses import replace
-
     rows = sorted((row_from_record(r, model, mode, out_dir) for r in records),
                   key=ScreenRow.sort_key)
     return [replace(r, rank=i) for i, r in enumerate(rows, 1)]

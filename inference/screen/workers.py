@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pebble
 
-from chexnet.inference.screen import forkserver as screen_forkserver
 from chexnet.inference.screen.decode import DecodeOutcome, worker_init
+from chexnet.inference.screen.forkserver import ENV as FORKSERVER_ENV
 
 
 def start_pool(workers: int, log_path: Path) -> pebble.ProcessPool:
@@ -84,12 +84,12 @@ def _start_forkserver_logging_to(log_path: Path) -> None:
         # it dies with this process (see that module). Not from another thread: the kernel
         # signals a child when the *thread* that started it ends, and a viewer's worker thread
         # ends long before the process does.
-        os.environ[screen_forkserver.ENV] = "1"
+        os.environ[FORKSERVER_ENV] = "1"
     try:
         with open(log_path, "ab") as log:
             os.dup2(log.fileno(), 2)
             forkserver.ensure_running()
     finally:
-        os.environ.pop(screen_forkserver.ENV, None)
+        os.environ.pop(FORKSERVER_ENV, None)
         os.dup2(saved, 2)
         os.close(saved)
