@@ -16,10 +16,14 @@ from typing import BinaryIO
 
 
 @contextmanager
-def atomic_output(target: str | Path, *, sync_dir: bool = False) -> Iterator[BinaryIO]:
+def atomic_output(target: str | Path, *, sync_dir: bool = False,
+                  durable: bool = True) -> Iterator[BinaryIO]:
     """A binary file to write ``target``'s new content into; on a clean exit it is flushed,
     fsynced and renamed over ``target``, on an exception it is deleted and ``target`` is left
     as it was. ``sync_dir`` also fsyncs the folder, so the rename itself survives a power cut.
+    ``durable=False`` skips the fsync (still all or nothing for a crash of the process, not for
+    a power cut): for files that are cheap to make again, such as screening thumbnails, where
+    an fsync per file costs more than the file.
 
     The temporary name does not repeat ``target``'s name: a name that is not valid UTF-8 (a
     file from a foreign file system) must not make the writer fail.
@@ -31,7 +35,8 @@ def atomic_output(target: str | Path, *, sync_dir: bool = False) -> Iterator[Bin
         with os.fdopen(fd, "wb") as fh:
             yield fh
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
