@@ -9,9 +9,10 @@ from pathlib import Path
 
 from chexnet.inference.cli.common import (
     EXIT_OK,
+    UsageError,
 )
 from chexnet.inference.package.install import add_package, remove_package
-from chexnet.inference.package.lookup import list_models
+from chexnet.inference.package.lookup import default_model_name, list_models, set_default_model
 from chexnet.inference.package.registry import user_models_dir
 
 
@@ -38,6 +39,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     rm = msub.add_parser("remove", help="delete a user package and forget it")
     rm.add_argument("name", metavar="NAME", help="user package name (see `chexnet models`)")
     rm.set_defaults(func=cmd_models_remove)
+    default = msub.add_parser(
+        "default", help="show or set the model used when no --model is given",
+        description="Every command and the viewer use --model if given, else your default "
+                    "(set here), else the bundled default model.")
+    default.add_argument("name", metavar="NAME", nargs="?",
+                         help="a user or bundled package name (see `chexnet models`)")
+    default.add_argument("--clear", action="store_true",
+                         help="forget your default: the bundled model is used again")
+    default.set_defaults(func=cmd_models_default)
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:
@@ -63,6 +73,9 @@ def cmd_models_list(args: argparse.Namespace) -> int:
     for r in rows:
         if not r.ok:
             print(f"broken: {r.name} ({r.source}): {r.problem}")
+    name, chosen_by = default_model_name()
+    print(f"default: {name or 'none'} ({chosen_by}; change it with `chexnet models default "
+          "NAME`)")
     return EXIT_OK
 
 
@@ -77,4 +90,20 @@ def cmd_models_add(args: argparse.Namespace) -> int:
 def cmd_models_remove(args: argparse.Namespace) -> int:
     path = remove_package(args.name)
     print(f"removed {args.name} ({path})")
+    return EXIT_OK
+
+
+def cmd_models_default(args: argparse.Namespace) -> int:
+    if args.clear and args.name:
+        raise UsageError("give a NAME or --clear, not both")
+    if args.clear:
+        set_default_model(None)
+    elif args.name:
+        package = set_default_model(args.name)
+        demo = " (DEMO)" if package.card.demo else ""
+        print(f"default model: {args.name}: {package.card.name} {package.card.version}{demo}, "
+              f"sha256 {package.sha256[:12]}")
+        return EXIT_OK
+    name, chosen_by = default_model_name()
+    print(f"default model: {name or 'none installed'} ({chosen_by})")
     return EXIT_OK

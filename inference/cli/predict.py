@@ -104,7 +104,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise UsageError("no files found in the given folder(s)")
     out = sys.stdout
     if not args.json:
-        print("\n".join(model_header(engine.model_id, engine.card, engine.providers)), file=out)
+        print("\n".join(model_header(engine.model_id, engine.card, engine.providers,
+                                     engine.package.chosen_by)), file=out)
         if engine.tta != "none" or engine.card.tta != "none":
             print(f"test-time augmentation: {engine.tta} (the card's thresholds assume "
                   f"{engine.card.tta})", file=out)
@@ -148,7 +149,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.json:
         card = engine.card
         doc = {"model": {"name": card.name, "version": card.version, "sha256": engine.sha256,
-                         "demo": card.demo, "arch": card.arch, "labels": list(card.labels),
+                         "demo": card.demo, "chosen_by": engine.package.chosen_by,
+                         "arch": card.arch, "labels": list(card.labels),
                          "threshold_rule": card.threshold_rule, "tta": engine.tta,
                          "thresholds_assume_tta": card.tta,
                          "provider": engine.providers[0]},

@@ -151,7 +151,8 @@ def cmd_screen(args: argparse.Namespace) -> int:
             signal.signal(signal.SIGINT, previous)
     m = summary.model
     if m is not None:
-        print(f"model  {m.name} {m.version}  sha256 {m.sha256}")
+        chosen = f"  ({summary.model_chosen_by})" if summary.model_chosen_by else ""
+        print(f"model  {m.name} {m.version}  sha256 {m.sha256}{chosen}")
         if m.demo:
             print(f"!! {DEMO_NOTICE}")
     print(summary.text())

@@ -1,7 +1,9 @@
 """Where model packages live: the bundled ones and the user's own folder (registry.py).
 
-``--model SPEC`` resolves, in this order: an existing file path; a name registered with
-``chexnet models add``; another package file in the user models folder; a bundled package name.
+The one rule for which model runs (every command, the viewer): ``--model`` if given, else the
+user's default (``chexnet models default NAME``), else the bundled default. ``--model SPEC``
+resolves, in this order: an existing file path; a name registered with ``chexnet models add``;
+another package file in the user models folder; a bundled package name.
 :func:`resolve_model` returns the package verified (:func:`~.verify.open_package`: registered
 sha256, external data inside its folder, card and graph), ready for
 :class:`~chexnet.inference.scoring.engine.Engine`, which does not check it again.
@@ -9,18 +11,24 @@ sha256, external data inside its folder, card and graph), ready for
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 
 from chexnet.inference.errors import ChexnetError, ChexnetInputError, ModelPackageError
 from chexnet.inference.package.card import ModelCard
 from chexnet.inference.package.hashing import file_sha256
-from chexnet.inference.package.registry import load_registry, user_models_dir
+from chexnet.inference.package.registry import (
+    load_default_name,
+    load_registry,
+    save_default_name,
+    user_models_dir,
+)
 from chexnet.inference.package.verify import VerifiedPackage, open_package
 
 __all__ = ["DEFAULT_MODEL_FILE", "SAMPLE_STUDY_FILE", "ModelListing", "bundled_models_dir",
-           "list_models", "resolve_model", "sample_study_path", "user_models_dir"]
+           "default_model_name", "list_models", "resolve_model", "sample_study_path",
+           "set_default_model", "user_models_dir"]
 
 DEFAULT_MODEL_FILE = "default.onnx"
 SAMPLE_STUDY_FILE = "RG1_J2KR.dcm"
@@ -56,19 +64,40 @@ def _bundled_packages() -> dict[str, Path]:
     return {p.stem: p for p in sorted(folder.glob("*.onnx"))} if folder.is_dir() else {}
 
 
-def resolve_model(spec: str | Path | None) -> VerifiedPackage:
-    """A verified package from a path, a package name, or ``None`` for the bundled default.
+#: How a package was chosen, as every output says it.
+BY_OPTION, BY_USER_DEFAULT, BY_BUNDLED_DEFAULT = "--model", "user default", "bundled default"
 
-    An existing file path wins, then user package names (registered first), then bundled names.
+
+def resolve_model(spec: str | Path | None) -> VerifiedPackage:
+    """The one rule every command and the viewer follow: ``--model`` (a path or a package
+    name) if given, else the user's default (``chexnet models default NAME``), else the bundled
+    default. Returns the package verified, ``chosen_by`` saying which of the three chose it.
+
+    For a ``spec``: an existing file path wins, then user package names (registered first),
+    then bundled names.
     """
-    if spec is None:
-        default = bundled_models_dir() / DEFAULT_MODEL_FILE
-        if default.is_file():
-            return open_package(default)
-        raise ModelPackageError(
-            None, "no default model package is installed with this copy of chexnet",
-            "pass --model PATH to a package made by `chexnet export`, or a name from "
-            "`chexnet models` (see the README)")
+    if spec is not None:
+        return replace(_find(spec), chosen_by=BY_OPTION)
+    name = load_default_name()
+    if name is not None:
+        try:
+            return replace(_find(name), chosen_by=BY_USER_DEFAULT)
+        except ModelPackageError as err:
+            raise ModelPackageError(err.path, f"your default model {name!r} cannot be used: "
+                                              f"{_reason(err)}",
+                                    "choose another with `chexnet models default NAME`, or go "
+                                    "back to the bundled one with `chexnet models default "
+                                    "--clear`") from err
+    default = bundled_models_dir() / DEFAULT_MODEL_FILE
+    if default.is_file():
+        return replace(open_package(default), chosen_by=BY_BUNDLED_DEFAULT)
+    raise ModelPackageError(
+        None, "no default model package is installed with this copy of chexnet",
+        "pass --model PATH to a package made by `chexnet export`, or a name from "
+        "`chexnet models` (see the README)")
+
+
+def _find(spec: str | Path) -> VerifiedPackage:
     path = Path(spec).expanduser()
     if path.is_file():
         return open_package(path)
@@ -78,6 +107,32 @@ def resolve_model(spec: str | Path | None) -> VerifiedPackage:
     names = ", ".join(sorted({*_user_packages(), *_bundled_packages()})) or "none installed"
     raise ModelPackageError(path, "no such model package file or name",
                             f"known names: {names}; add one with `chexnet models add PKG`")
+
+
+def set_default_model(name: str | None) -> VerifiedPackage | None:
+    """Make the package ``name`` (a user or bundled package name, not a path: register a file
+    with ``chexnet models add`` first) the user's default; None clears it. Returns the new
+    default package, verified, or None when cleared."""
+    if name is None:
+        save_default_name(None)
+        return None
+    if name not in _user_packages() and name not in _bundled_packages():
+        known = ", ".join(sorted({*_user_packages(), *_bundled_packages()})) or "none installed"
+        raise ModelPackageError(None, f"no model package named {name!r}",
+                                f"known names: {known}; register a file first with `chexnet "
+                                "models add PKG --name NAME`")
+    package = _find(name)  # refuses a broken package before it becomes the default
+    save_default_name(name)
+    return replace(package, chosen_by=BY_USER_DEFAULT)
+
+
+def default_model_name() -> tuple[str | None, str]:
+    """(the name of the package used when no ``--model`` is given, how it was chosen)."""
+    name = load_default_name()
+    if name is not None:
+        return name, BY_USER_DEFAULT
+    default = bundled_models_dir() / DEFAULT_MODEL_FILE
+    return (default.stem if default.is_file() else None), BY_BUNDLED_DEFAULT
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ from chexnet.inference.errors import ModelPackageError
 HOME_ENV = "CHEXNET_HOME"
 REGISTRY_FILE = "registry.json"
 REGISTRY_SCHEMA = 1
+#: The user's default model (``chexnet models default NAME``), beside the registry.
+DEFAULT_FILE = "default.json"
 
 
 def chexnet_home() -> Path:
@@ -81,3 +83,28 @@ def registered_entry_for(path: Path) -> RegistryEntry | None:
     except OSError:
         return None
     return next((e for e in load_registry().values() if e.file == path.name), None)
+
+
+def load_default_name() -> str | None:
+    """The package name the user chose as their default, or None."""
+    path = user_models_dir() / DEFAULT_FILE
+    if not path.is_file():
+        return None
+    try:
+        name = json.loads(path.read_text(encoding="utf-8"))["name"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ModelPackageError(path, f"the default-model file cannot be read ({err})",
+                                "set it again with `chexnet models default NAME`, or clear it "
+                                "with `chexnet models default --clear`") from err
+    return str(name) if name else None
+
+
+def save_default_name(name: str | None) -> None:
+    """Record ``name`` as the user's default model (None: back to the bundled default)."""
+    folder = user_models_dir()
+    path = folder / DEFAULT_FILE
+    if name is None:
+        path.unlink(missing_ok=True)
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, json.dumps({"name": name}) + "\n")

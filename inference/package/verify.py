@@ -12,7 +12,7 @@ viewer's model dialog shows.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
@@ -39,6 +39,9 @@ class VerifiedPackage:
     sha256: str
     card: ModelCard
     input_shape: tuple[Dim, ...]
+    #: how it was chosen (set by :func:`~chexnet.inference.package.lookup.resolve_model`):
+    #: ``--model``, ``user default`` or ``bundled default``; empty when opened by path
+    chosen_by: str = field(default="", compare=False)
 
     @property
     def fixed_batch(self) -> bool:

@@ -9,8 +9,12 @@ from chexnet.inference.package.card import DEMO_NOTICE, ModelCard
 from chexnet.inference.scoring.prediction import ModelId, Prediction
 
 
-def model_header(model: ModelId, card: ModelCard, providers: tuple[str, ...]) -> list[str]:
-    lines = [f"model  {model.name} {model.version}  sha256 {model.sha256}",
+def model_header(model: ModelId, card: ModelCard, providers: tuple[str, ...],
+                 chosen_by: str = "") -> list[str]:
+    """The model that spoke: name, version, sha256, how it was chosen (``--model``, ``user
+    default``, ``bundled default``), its thresholds and device, and the DEMO notice."""
+    chosen = f"  ({chosen_by})" if chosen_by else ""
+    lines = [f"model  {model.name} {model.version}  sha256 {model.sha256}{chosen}",
              f"       {card.arch}, {len(card.labels)} labels, thresholds: {card.threshold_rule}; "
              f"running on {providers[0].replace('ExecutionProvider', '')}"]
     if model.demo:

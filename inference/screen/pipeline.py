@@ -91,6 +91,7 @@ class ScreenSummary:
     csv_path: Path | None = None
     report_path: Path | None = None
     rows: list[ScreenRow] = field(default_factory=list)  # this input's worklist, ranked
+    model_chosen_by: str = ""  # --model, user default or bundled default
 
     @property
     def errors(self) -> list[ScreenRow]:
@@ -161,7 +162,7 @@ def screen(inputs: Sequence[str | Path], out_dir: str | Path, *, model: str | Pa
         rows = run.rebuild()
     return ScreenSummary(out, len(files), run.resumed, run.processed, counts_of(rows),
                          time.monotonic() - started, run.cancel.is_set(), run.model,
-                         out / CSV_NAME, out / REPORT_NAME, rows)
+                         out / CSV_NAME, out / REPORT_NAME, rows, package.chosen_by)
 
 
 def read_worklist(out_dir: str | Path, priority: str = "max-above-threshold"
