@@ -14,12 +14,12 @@ _AGE_UNIT_YEARS = {"D": 1 / 365.25, "W": 7 / 365.25, "M": 1 / 12, "Y": 1.0}
 
 
 def parse_age_years(value: object) -> float | None:
-    """DICOM AS (``"045Y"``, ``"006M"``, ``"010D"``, ``"002W"``) -> years; ``None`` if absent or
-    malformed."""
+    """DICOM AS (``"045Y"``, ``"006M"``, ``"010D"``, ``"002W"``) -> years; ``None`` if absent,
+    malformed or zero (``"000Y"``: a placeholder some modalities write, not a newborn)."""
     if value in (None, ""):
         return None
     m = _AGE.match(str(value))
-    if not m:
+    if not m or int(m.group(1)) == 0:
         return None
     return int(m.group(1)) * _AGE_UNIT_YEARS[m.group(2).upper()]
 
@@ -76,6 +76,8 @@ def dicom_metadata(ds: Dataset, photometric: str) -> ImageMetadata:
         body_part=_text(ds, "BodyPartExamined"),
         photometric=photometric,
         patient_age_years=parse_age_years(ds.get("PatientAge")),
+        age_unreadable=(str(ds.get("PatientAge") or "").strip() != ""
+                        and parse_age_years(ds.get("PatientAge")) is None),
         pixel_spacing_mm=_spacing(ds),
         uids=DicomUids(_text(ds, "StudyInstanceUID"), _text(ds, "SeriesInstanceUID"),
                        _text(ds, "SOPInstanceUID")),

@@ -55,6 +55,10 @@ class Window:
 #: View Position values of a frontal (PA or AP) radiograph: ``scan()`` shows these first, and the
 #: intended-use gate scores only these.
 FRONTAL_VIEWS = frozenset({"PA", "AP"})
+#: Modalities and body parts the intended-use gate accepts (a missing one is assumed, with a
+#: warning); ``scan()`` puts studies holding such images first.
+RADIOGRAPH_MODALITIES = frozenset({"CR", "DX", "DR", "RG"})
+CHEST_BODY_PARTS = frozenset({"CHEST", "THORAX", "LUNG", "PORT CHEST", "CHEST_PA", "CHEST PA"})
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,7 @@ class ImageMetadata:
     body_part: str | None = None
     photometric: str | None = None
     patient_age_years: float | None = None
+    age_unreadable: bool = False  # a Patient's Age was given but is malformed or zero
     pixel_spacing_mm: tuple[float, float] | None = None
     uids: DicomUids = field(default_factory=DicomUids)
     series_number: int | None = None

@@ -21,7 +21,12 @@ from chexnet.inference.io.dicom_header import check_header_structure
 from chexnet.inference.io.dicom_metadata import dicom_metadata
 from chexnet.inference.io.dicom_reader import DEFAULT_MAX_PIXELS, refuse_non_image_header
 from chexnet.inference.io.header_rows import header_rows
-from chexnet.inference.io.image import FRONTAL_VIEWS, Image
+from chexnet.inference.io.image import (
+    CHEST_BODY_PARTS,
+    FRONTAL_VIEWS,
+    RADIOGRAPH_MODALITIES,
+    Image,
+)
 from chexnet.inference.io.image_file import ImageFile, load_image, open_image_file
 from chexnet.inference.io.sniff import FileKind
 
@@ -45,10 +50,24 @@ class Instance:
     series_number: int | None = None
     instance_number: int | None = None
     file: ImageFile | None = field(default=None, repr=False, compare=False)
+    modality: str | None = None
+    body_part: str | None = None
 
     @property
     def is_frontal(self) -> bool:
         return self.view_position in FRONTAL_VIEWS
+
+    @property
+    def is_chest_radiograph(self) -> bool:
+        """A radiograph of the chest as far as the header says (PNG/JPEG: assumed, as the
+        intended-use gate assumes it; a missing modality or body part: assumed too)."""
+        return ((self.modality is None or self.modality in RADIOGRAPH_MODALITIES)
+                and (self.body_part is None or self.body_part in CHEST_BODY_PARTS))
+
+    @property
+    def reads_first(self) -> bool:
+        """What the model is for: a frontal chest radiograph."""
+        return self.is_frontal and self.is_chest_radiograph
 
     def load(self, *, max_pixels: int = DEFAULT_MAX_PIXELS, min_size: int | None = None) -> Image:
         if self.file is None:
@@ -83,8 +102,15 @@ class Study:
 
     @property
     def primary(self) -> Instance | None:
-        """The instance to show and score first: the first frontal one, else the first one."""
-        return next((i for i in self.instances if i.is_frontal), next(iter(self.instances), None))
+        """The instance to show and score first: the first frontal chest radiograph, else the
+        first frontal image, else the first one."""
+        instances = self.instances
+        return next((i for i in instances if i.reads_first),
+                    next((i for i in instances if i.is_frontal), next(iter(instances), None)))
+
+    @property
+    def has_chest_radiograph(self) -> bool:
+        return any(i.is_chest_radiograph for i in self.instances)
 
 
 @dataclass
@@ -133,7 +159,11 @@ def scan(paths: Iterable[str | Path]) -> ScanResult:
             s.instances.sort(key=lambda i: (not i.is_frontal, _num(i.instance_number),
                                             str(i.path)))
         study.series.sort(key=lambda s: (not s.has_frontal, _num(s.number), s.uid))
-    return ScanResult(list(studies.values()), skipped)
+    # studies with what the model is for come first (a folder's CT does not open before its
+    # chest radiographs); otherwise discovery order (sorted() is stable)
+    ordered = sorted(studies.values(), key=lambda st: (not any(i.reads_first for i in st.instances),
+                                                       not st.has_chest_radiograph))
+    return ScanResult(ordered, skipped)
 
 
 def _num(value: int | None) -> int:
@@ -157,5 +187,5 @@ def _probe(path: Path) -> tuple[str, str, Instance]:
     series_uid = meta.uids.series or study_uid
     inst = Instance(path=path, kind=file.kind, view_position=meta.view_position,
                     series_number=meta.series_number, instance_number=meta.instance_number,
-                    file=file)
+                    file=file, modality=meta.modality, body_part=meta.body_part)
     return study_uid, series_uid, inst

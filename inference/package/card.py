@@ -28,6 +28,27 @@ TASKS = ("multi-label", "single-label")
 #: What every output of a demo model says (the card's ``demo`` flag), in one spelling.
 DEMO_NOTICE = "DEMO MODEL: not for clinical use."
 
+#: Label names (any case, "_" or " ") that mean "no finding": the absence of findings, never a
+#: finding itself (never ranked, never drawn as a heat map, never in an abnormal score).
+NORMAL_LABELS = ("normal", "no finding")
+
+
+def label_key(label: str) -> str:
+    """How labels are compared everywhere: case, spaces, "_" and "-" do not matter
+    ("pleural effusion" == "Pleural_Effusion")."""
+    return " ".join(label.replace("_", " ").replace("-", " ").lower().split())
+
+
+def match_label(text: str, labels: tuple[str, ...] | list[str]) -> str | None:
+    """The label of ``labels`` that ``text`` names (see :func:`label_key`), or None."""
+    key = label_key(text)
+    return next((label for label in labels if label_key(label) == key), None)
+
+
+def is_normal_label(label: str) -> bool:
+    return label_key(label) in NORMAL_LABELS
+
+
 #: ChestX-ray14's 14 pathologies in the order of the NIH release and the CheXNet paper.
 CHESTXRAY14_LABELS = (
     "Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia",

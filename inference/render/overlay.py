@@ -13,10 +13,12 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image as PILImage
-from PIL import ImageDraw
+from PIL import ImageDraw, ImageFont
+from PIL.PngImagePlugin import PngInfo
 
 from chexnet.inference.atomic_file import atomic_output
 from chexnet.inference.io.image import Image
+from chexnet.inference.package.card import DEMO_NOTICE
 from chexnet.inference.preprocessing import CropBox
 from chexnet.inference.render.cam import blend, cam_on_image, colourise
 from chexnet.inference.render.text import safe_name
@@ -24,6 +26,10 @@ from chexnet.inference.scoring.prediction import Prediction
 
 MAX_OVERLAY_SIDE = 1024
 OUTLINE_RGB = (255, 255, 0)
+LEGEND_FONT_PX = 15
+LEGEND_BACKGROUND = (20, 20, 20)
+LEGEND_TEXT = (230, 230, 230)
+LEGEND_DEMO = (255, 70, 70)
 
 
 def compose_overlay(grey: np.ndarray, cam: np.ndarray, crop_box: CropBox,
@@ -47,7 +53,9 @@ def compose_overlay(grey: np.ndarray, cam: np.ndarray, crop_box: CropBox,
 def write_cam_png(image: Image, pred: Prediction, finding: str, out_dir: Path, *,
                   threshold: float, opacity: float, stem: str | None = None) -> Path:
     """Write the image with ``finding``'s CAM overlaid (:func:`compose_overlay`), at most
-    :data:`MAX_OVERLAY_SIDE` pixels on its long side; returns the PNG's path."""
+    :data:`MAX_OVERLAY_SIDE` pixels on its long side, above a legend band naming the model
+    (name, version, sha256), the finding and threshold, and the DEMO notice for a demo model;
+    the same facts go into the PNG's text chunks. Returns the PNG's path."""
     grey = image.display_u8()
     h, w = grey.shape
     scale = min(1.0, MAX_OVERLAY_SIDE / max(h, w))
@@ -56,8 +64,46 @@ def write_cam_png(image: Image, pred: Prediction, finding: str, out_dir: Path, *
         grey = np.asarray(PILImage.fromarray(grey).resize(size, PILImage.Resampling.BILINEAR))
     rgb = compose_overlay(grey, pred.cam(finding), pred.crop_box, image.shape,
                           threshold=threshold, opacity=opacity)
+    model = pred.model
+    lines = [(f"{model.name} {model.version}  sha256 {model.sha256[:16]}", LEGEND_TEXT),
+             (f"heat map: {finding} (CAM >= {threshold:.2f})"
+              + ("" if pred.crop_box.covers(image.shape) else "; yellow box: what the model saw"),
+              LEGEND_TEXT)]
+    if model.demo:
+        lines.append((DEMO_NOTICE, LEGEND_DEMO))
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{safe_name(stem or image.path.stem)}_{safe_name(finding)}_cam.png"
+    info = PngInfo()
+    for key, value in (("chexnet.model", f"{model.name} {model.version}"),
+                       ("chexnet.sha256", model.sha256), ("chexnet.demo", str(model.demo)),
+                       ("chexnet.finding", finding), ("chexnet.threshold", f"{threshold:g}")):
+        info.add_itxt(key, value)
     with atomic_output(target) as fh:
-        PILImage.fromarray(rgb).save(fh, format="PNG")
+        with_legend(PILImage.fromarray(rgb), lines).save(fh, format="PNG", pnginfo=info)
     return target
+
+
+def with_legend(picture: PILImage.Image, lines: list[tuple[str, tuple[int, int, int]]]
+                ) -> PILImage.Image:
+    """``picture`` above a dark band holding ``lines`` of (text, colour)."""
+    font = _font(LEGEND_FONT_PX)
+    step = LEGEND_FONT_PX + 6
+    out = PILImage.new("RGB", (picture.width, picture.height + legend_height(len(lines))),
+                       LEGEND_BACKGROUND)
+    out.paste(picture.convert("RGB"), (0, 0))
+    draw = ImageDraw.Draw(out)
+    for i, (text, colour) in enumerate(lines):
+        draw.text((8, picture.height + 4 + i * step), text, fill=colour, font=font)
+    return out
+
+
+def legend_height(n_lines: int) -> int:
+    """Pixels the legend band adds below the picture."""
+    return (LEGEND_FONT_PX + 6) * n_lines + 8
+
+
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    try:
+        return ImageFont.load_default(size=size)  # Pillow's own scalable font (FreeType)
+    except (TypeError, OSError):  # a Pillow built without FreeType: its small bitmap font
+        return ImageFont.load_default()

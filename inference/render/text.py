@@ -33,11 +33,13 @@ def prediction_text(pred: Prediction, image: Image | None = None) -> list[str]:
     lines += [f"  not analysed: {r}" for r in pred.reasons]
     lines += [f"  warning: {w}" for w in pred.warnings]
     if pred.analysed:
-        lines.append(f"  {'rank':>4}  {'finding':<20}{'probability':>12}{'threshold':>11}")
-        for rank, f in enumerate(pred.ranked, 1):
+        ranked = pred.ranked
+        width = max([20, *(len(f.label) + 2 for f in ranked)])  # long custom labels stay aligned
+        lines.append(f"  {'rank':>4}  {'finding':<{width}}{'probability':>12}{'threshold':>11}")
+        for rank, f in enumerate(ranked, 1):
             mark = "  ABOVE" if f.above_threshold else ""
-            lines.append(f"  {rank:>4}  {f.label:<20}{f.probability:>12.3f}{f.threshold:>11.3f}"
-                         f"{mark}")
+            lines.append(f"  {rank:>4}  {f.label:<{width}}{f.probability:>12.3f}"
+                         f"{f.threshold:>11.3f}{mark}")
         above = ", ".join(f.label for f in pred.positives) or "none"
         lines.append(f"  above operating point: {above}")
     return lines

@@ -18,11 +18,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chexnet.inference.io.image import FRONTAL_VIEWS, Image
+from chexnet.inference.io.image import (
+    CHEST_BODY_PARTS,
+    FRONTAL_VIEWS,
+    RADIOGRAPH_MODALITIES,
+    Image,
+)
 from chexnet.inference.status import Status
 
-RADIOGRAPH_MODALITIES = frozenset({"CR", "DX", "DR", "RG"})
-CHEST_BODY_PARTS = frozenset({"CHEST", "THORAX", "LUNG", "PORT CHEST", "CHEST_PA", "CHEST PA"})
 ADULT_AGE_YEARS = 18.0
 MIN_SIDE_PX = 64  # below this, nothing a radiograph shows survives
 MAX_ASPECT = 3.0  # chest detectors are at most about 43 x 35 cm; 3:1 is no chest film
@@ -62,6 +65,8 @@ def check_intended_use(image: Image) -> GateDecision:
             warnings.append("view position not recorded: frontal view assumed")
         if not meta.body_part:
             warnings.append("body part not recorded: chest assumed")
+    if meta.age_unreadable:  # the value itself is not repeated: ages are patient data
+        warnings.append("the patient's age in the header is malformed or zero: age unknown")
     if meta.patient_age_years is not None and meta.patient_age_years < ADULT_AGE_YEARS:
         warnings.append(f"patient younger than {ADULT_AGE_YEARS:.0f} "
                         f"({meta.patient_age_years:.1f} y): the model is not validated on "

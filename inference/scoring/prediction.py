@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from chexnet.inference.io.uids import DicomUids
+from chexnet.inference.package.card import is_normal_label
 from chexnet.inference.preprocessing import CropBox
 from chexnet.inference.status import Status
 
@@ -73,12 +74,13 @@ class Prediction:
 
     @property
     def ranked(self) -> list[Finding]:
-        """Findings by decreasing probability (empty when not analysed)."""
+        """Findings by decreasing probability (empty when not analysed). A "normal" / "No
+        Finding" output is not a finding (the absence of findings): it is never ranked."""
         if self.probabilities is None or self.thresholds is None:
             return []
         order = np.argsort(-self.probabilities, kind="stable")
         return [Finding(self.labels[i], float(self.probabilities[i]), float(self.thresholds[i]))
-                for i in order]
+                for i in order if not is_normal_label(self.labels[i])]
 
     @property
     def positives(self) -> list[Finding]:

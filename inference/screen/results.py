@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from chexnet.inference.io.uids import DicomUids
+from chexnet.inference.package.card import is_normal_label
 from chexnet.inference.status import SCREEN_STATUSES, Status
 
 STATUSES = SCREEN_STATUSES  # the worklist filter offers these
@@ -94,14 +95,22 @@ def validate_priority(mode: str, labels: Sequence[str]) -> str:
 
 def priority_of(probs: Sequence[float], thresholds: Sequence[float], labels: Sequence[str],
                 mode: str) -> tuple[int, float]:
-    """(group, score) of an analysed image; group 0 sorts before group 1 (see module doc)."""
-    abnormal = max(probs)
+    """(group, score) of an analysed image; group 0 sorts before group 1 (see module doc).
+    A "normal" / "No Finding" output is no finding: it never raises an image's priority."""
+    abnormal = abnormal_score(probs, labels)
     if mode == "abnormal":
         return 0, abnormal
     if mode in labels:
         return 0, probs[labels.index(mode)]
-    above = [p for p, t in zip(probs, thresholds, strict=True) if p >= t]
+    above = [p for p, t, label in zip(probs, thresholds, labels, strict=True)
+             if p >= t and not is_normal_label(label)]
     return (0, max(above)) if above else (1, abnormal)
+
+
+def abnormal_score(probs: Sequence[float], labels: Sequence[str]) -> float:
+    """The highest finding probability ("normal" / "No Finding" outputs left out)."""
+    return max((p for p, label in zip(probs, labels, strict=True) if not is_normal_label(label)),
+               default=0.0)
 
 
 def row_from_record(record: dict, model: RunModel, mode: str, out_dir: Path) -> ScreenRow:
@@ -112,11 +121,12 @@ def row_from_record(record: dict, model: RunModel, mode: str, out_dir: Path) -> 
     group = 1 + _GROUP[status]  # 0/1 belong to analysed images
     if status is Status.OK and probs is not None:
         prob_map = dict(zip(model.labels, probs, strict=True))
-        abnormal = max(probs)
+        abnormal = abnormal_score(probs, model.labels)
         sub, priority = priority_of(probs, model.thresholds, model.labels, mode)
         group = sub
         order = sorted(range(len(probs)), key=lambda i: -probs[i])
-        above = tuple(model.labels[i] for i in order if probs[i] >= model.thresholds[i])
+        above = tuple(model.labels[i] for i in order if probs[i] >= model.thresholds[i]
+                      and not is_normal_label(model.labels[i]))
     return ScreenRow(
         path=record["path"], status=status, reason=record.get("reason") or "",
         warnings=tuple(record.get("warnings") or ()), uids=DicomUids.from_record(record),

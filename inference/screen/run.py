@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pebble
 
 from chexnet.inference.atomic_file import write_atomic
@@ -216,10 +215,10 @@ class ScreeningRun:
         rec = self._record(item, o, Status.OK)
         rec["warnings"] = list(prediction.warnings)  # the gate's, then the engine's
         rec["probabilities"] = [round(float(p), 6) for p in prediction.probabilities]
-        labels = self.model.labels
-        finding = (self.priority if self.priority in labels
-                   else labels[int(np.argmax(rec["probabilities"]))])
-        if o.thumb is not None:
+        top = prediction.top  # never a "normal" output: normal is no finding, it has no heat map
+        finding = (self.priority if self.priority in self.model.labels
+                   else top.label if top is not None else None)
+        if o.thumb is not None and finding is not None:
             rgb = compose_overlay(o.thumb, prediction.cam(finding), prediction.crop_box,
                                   prediction.image_shape, threshold=CAM_THRESHOLD,
                                   opacity=CAM_OPACITY)

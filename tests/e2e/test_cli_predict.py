@@ -12,6 +12,9 @@ import numpy as np
 from PIL import Image as PILImage
 
 from chexnet.inference.cli.main import main
+from chexnet.inference.package.hashing import sha256_file
+from chexnet.inference.render.overlay import legend_height
+from tests.tiny_model import build_tiny_package, tiny_card
 
 
 def test_predict_text_on_j2k_dicom_and_nih_png(tiny_model, rg1_j2kr, nih_png, capsys):
@@ -67,7 +70,15 @@ def test_cam_png_shows_the_overlay_inside_the_crop_box(tiny_model, rg1_uncr, tmp
     png = out_dir / "RG1_UNCR_Effusion_cam.png"
     assert png.is_file()
     assert str(png) in capsys.readouterr().out
-    rgb = np.asarray(PILImage.open(png).convert("RGB")).astype(int)
+    picture = PILImage.open(png)
+    assert picture.text["chexnet.sha256"] == sha256_file(tiny_model)
+    assert picture.text["chexnet.finding"] == "Effusion"
+    assert picture.text["chexnet.demo"] == "True"
+    rgb = np.asarray(picture.convert("RGB")).astype(int)
+    band = legend_height(3)  # model, heat map, DEMO
+    legend, rgb = rgb[-band:], rgb[:-band]
+    assert (legend < 60).mean() > 0.8  # a dark band with some light text
+    assert (legend > 200).any()
     h, w, _ = rgb.shape
     assert max(h, w) == 1024
     colour = np.abs(rgb[..., 0] - rgb[..., 2]) > 30  # grey pixels have r == g == b
@@ -122,3 +133,23 @@ def test_malformed_rescale_is_one_error_and_the_other_files_still_score(tiny_mod
     assert "RescaleSlope is not a number" in out.err
     assert "RescaleSlope is 0" in out.err
     assert "Traceback" not in out.err
+
+
+def test_finding_names_match_in_any_spelling(tiny_model, nih_png, tmp_path, capsys):
+    """One label matcher: case, spaces and underscores do not matter (as in `chexnet eval`)."""
+    assert main(["predict", str(nih_png), "--model", str(tiny_model), "--cam-out",
+                 str(tmp_path), "--finding", "pleural thickening"]) == 0
+    assert "CAM (Pleural_Thickening)" in capsys.readouterr().out
+    assert (tmp_path / "00000075_000_Pleural_Thickening_cam.png").is_file()
+
+
+def test_long_label_names_keep_the_table_aligned(tmp_path, nih_png, capsys):
+    labels = ("A very long custom finding name", "Effusion")
+    pkg = build_tiny_package(tmp_path / "long.onnx", card=tiny_card(labels=labels))
+    assert main(["predict", str(nih_png), "--model", str(pkg)]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines()
+            if re.match(r"\s+\d+\s", line)]
+    assert len(rows) == 2
+    # the probability column ends at the same place on every row, however long the label
+    ends = {len(re.match(r"(.*?\d\.\d{3})\s", row).group(1)) for row in rows}
+    assert len(ends) == 1

@@ -46,3 +46,26 @@ def test_pngs_in_a_folder_form_one_study(nih_png, tmp_path):
     assert len(result.studies) == 1
     assert [i.path.name for i in result.studies[0].instances] == ["a.png", "b.png"]
     assert result.studies[0].instances[0].load().shape == (1024, 1024)
+
+
+def test_studies_with_a_frontal_chest_radiograph_come_first(tmp_path):
+    """A folder whose first study (by name) is a CT opens on its chest radiograph."""
+    ct, lateral, chest = generate_uid(), generate_uid(), generate_uid()
+    make_dicom(tmp_path / "a_ct.dcm", PIX, study_uid=ct, Modality="CT", BodyPartExamined="HEAD",
+               ViewPosition="")
+    make_dicom(tmp_path / "b_lateral.dcm", PIX, study_uid=lateral, ViewPosition="LL")
+    make_dicom(tmp_path / "c_chest.dcm", PIX, study_uid=chest, ViewPosition="AP")
+    result = scan([tmp_path])
+    assert [s.uid for s in result.studies] == [chest, lateral, ct]
+    assert result.studies[0].primary.reads_first
+    assert not result.studies[2].primary.is_chest_radiograph
+
+
+def test_a_study_opens_on_its_frontal_chest_image_not_an_extremity(tmp_path):
+    study = generate_uid()
+    make_dicom(tmp_path / "1.dcm", PIX, study_uid=study, SeriesNumber=1, ViewPosition="PA",
+               BodyPartExamined="HAND")
+    make_dicom(tmp_path / "2.dcm", PIX, study_uid=study, SeriesNumber=2, ViewPosition="PA")
+    (only,) = scan([tmp_path]).studies
+    assert only.primary.path.name == "2.dcm"
+    assert only.instances[0].path.name == "1.dcm"  # series order is unchanged
