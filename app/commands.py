@@ -41,18 +41,25 @@ class WindowCommands:
             w.open_paths([name])
 
     def choose_model(self) -> None:
+        """File > Model…: the chosen package runs for this session, and becomes the default for
+        every command when the reader ticks that."""
         w = self.window
-        dialog = ModelDialog(w.model_spec, w.runner, w)
-        if dialog.exec() and dialog.selected_path():
-            w.use_model(dialog.selected_path())
+        engine = w.session.engine
+        dialog = ModelDialog(str(engine.package.path) if engine else w.model_spec, w.runner, w)
+        if dialog.exec() and dialog.choice() is not None:
+            w.use_choice(dialog.choice())
 
     # --- output -----------------------------------------------------------------------------
+    def legend(self) -> list[tuple[str, bool]]:
+        """The findings legend of the shown image: model, how it was chosen, findings."""
+        w = self.window
+        engine = w.session.engine
+        return legend_lines(w.session.prediction(w.nav.index), w.state.finding,
+                            w.state.threshold, engine.package.chosen_by if engine else "")
+
     def view_image(self) -> QImage:
         """The canvas as shown, with the findings legend beside it."""
-        w = self.window
-        lines = legend_lines(w.session.prediction(w.nav.index), w.state.finding,
-                             w.state.threshold)
-        return compose_view(w.canvas.grab(), lines)
+        return compose_view(self.window.canvas.grab(), self.legend())
 
     def choose_save_view(self) -> None:
         w = self.window

@@ -16,12 +16,15 @@ LEGEND_WIDTH = 340
 
 
 def legend_lines(pred: Prediction | None, finding: str | None, threshold: float,
-                 top_n: int = 14) -> list[tuple[str, bool]]:
-    """(text, emphasised) lines of the legend drawn beside the image."""
+                 chosen_by: str = "", top_n: int = 14) -> list[tuple[str, bool]]:
+    """(text, emphasised) lines of the legend drawn beside the image; ``chosen_by``: how the
+    model was chosen (``--model``, ``user default``, ``bundled default``, the model dialog)."""
     if pred is None:
         return [("No findings (model not run)", False)]
     lines = [(f"{pred.model.name} {pred.model.version}", True),
              (f"sha256 {pred.model.sha256[:16]}…", False)]
+    if chosen_by:
+        lines.append((f"chosen by: {chosen_by}", False))
     if pred.model.demo:
         lines.append((DEMO_NOTICE, True))
     if not pred.analysed:
@@ -69,5 +72,5 @@ def findings_text(pred: Prediction | None, image: Image | None, engine: Engine |
     """What `chexnet predict` prints for this image: the model header, then the findings."""
     if pred is None or engine is None:
         return ""
-    head = model_header(pred.model, engine.card, engine.providers)
+    head = model_header(pred.model, engine.card, engine.providers, engine.package.chosen_by)
     return "\n".join(head + prediction_text(pred, image)) + "\n"

@@ -23,9 +23,12 @@ class ImageView:
     """Draws the shown image, its window and its heat map as the state says."""
 
     def __init__(self, canvas: ImageCanvas, controls: OverlayControls, state: ViewState,
-                 nav: Navigation, session: StudySession, settings: ViewerSettings) -> None:
+                 nav: Navigation, session: StudySession, settings: ViewerSettings,
+                 start_window: str | None = None) -> None:
         self.canvas, self.controls, self.state = canvas, controls, state
         self.nav, self.session, self.settings = nav, session, settings
+        #: ``--window``: the preset images start at until the reader picks one
+        self.start_window = start_window
         controls.preset_chosen.connect(self.apply_preset)
         canvas.window_drag.connect(self._on_window_drag)
         state.threshold_changed.connect(canvas.set_threshold)
@@ -40,9 +43,10 @@ class ImageView:
         state.window_changed.connect(self._on_window)
 
     def show(self, loaded: LoadedImage) -> bool:
-        """Draw a newly decoded shown image at the remembered kind of preset, without a heat map
-        yet. True if it is the first image since the open (the view was fitted to it)."""
-        first = self.nav.arrived(loaded, self.settings.window_preset)
+        """Draw a newly decoded shown image at ``--window``'s preset, else the remembered kind,
+        without a heat map yet. True if it is the first image since the open (the view was
+        fitted to it)."""
+        first = self.nav.arrived(loaded, self.start_window or self.settings.window_preset)
         self.state.window = self.nav.preset.window
         self.canvas.set_image(self.nav.display(self.state.window), fit=first)
         self._apply_orientation()
@@ -59,6 +63,7 @@ class ImageView:
         preset = self.nav.choose_preset(k)
         if preset is None:
             return
+        self.start_window = None
         self.settings.window_preset = self.nav.preset_kind
         self.controls.set_presets([p.name for p in self.nav.presets], k)
         self.state.window = preset.window

@@ -9,6 +9,7 @@ output are in :mod:`chexnet.app.commands`. Shortcuts: Help > Keyboard shortcuts 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Signal
@@ -17,9 +18,16 @@ from PySide6.QtWidgets import QMainWindow
 from chexnet.app.commands import WindowCommands
 from chexnet.app.image_view import ImageView
 from chexnet.app.menus import build_menus, fill_recent
+from chexnet.app.model.model_choice import (
+    CHOSEN_IN_DIALOG,
+    ModelChoice,
+    finding_label,
+    make_default,
+    unknown_finding,
+)
 from chexnet.app.model.navigation import Navigation, primary_index
 from chexnet.app.model.session import LoadedImage, OpenResult, StudySession
-from chexnet.app.model.settings import ViewerSettings
+from chexnet.app.model.settings import StartOptions, ViewerSettings
 from chexnet.app.model.view_state import ViewState
 from chexnet.app.model.window_level import pixel_readout
 from chexnet.app.widgets.canvas import ImageCanvas
@@ -29,6 +37,7 @@ from chexnet.app.widgets.panels import MessageArea, MetadataPanel, ThumbnailStri
 from chexnet.app.window_layout import BOTTOM, RIGHT, add_dock, side_tabs, status_widgets
 from chexnet.app.workers import JobRunner
 from chexnet.app.worklist.dock import WorklistDock
+from chexnet.inference.package.verify import VerifiedPackage
 
 
 class MainWindow(QMainWindow):
@@ -37,26 +46,33 @@ class MainWindow(QMainWindow):
     #: Emitted when an open, load, model or analysis error ends what was asked (the message).
     gave_up = Signal(str)
 
-    def __init__(self, settings: ViewerSettings | None = None, model: str | None = None,
-                 device: str = "auto") -> None:
+    def __init__(self, settings: ViewerSettings | None = None,
+                 model: str | VerifiedPackage | None = None, device: str = "auto",
+                 start: StartOptions | None = None) -> None:
+        """``model``: ``--model`` (a path, a package name, or the package already resolved);
+        None runs the user's default, else the bundled one. ``start``: the command line's
+        overlay, window and finding for this run."""
         super().__init__()
         self.setWindowTitle("chexnet viewer")
         self.resize(1400, 900)
         self.setAcceptDrops(True)
         self.settings = settings or ViewerSettings()
+        self.start = start or StartOptions()
         self.state = ViewState(self)
         self.nav = Navigation()
         self.runner = JobRunner(max_threads=2, parent=self)
         self.session = StudySession(self.runner, self)
-        self.model_spec = model if model is not None else (self.settings.model or None)
+        self.device = device
+        #: what the worklist screens with: the model this window runs (None: the default)
+        self.model_spec = str(model.path) if isinstance(model, VerifiedPackage) else model
         self._build_widgets()
         self._bind()
         self.view = ImageView(self.canvas, self.controls, self.state, self.nav, self.session,
-                              self.settings)
+                              self.settings, self.start.window)
         self.commands = WindowCommands(self)
         self.recent_menu = build_menus(self)
-        self.settings.follow(self.state)
-        self.session.load_model(self.model_spec, device)
+        self.settings.follow(self.state, self.start)
+        self.session.load_model(model, device)
 
     # --- construction -----------------------------------------------------------------------
     def _build_widgets(self) -> None:
@@ -151,6 +167,7 @@ class MainWindow(QMainWindow):
         if index != self.nav.index:
             return
         first_of_study = self.view.show(loaded)
+        self.canvas.refresh_cursor()  # the readout is of this image now
         self.metadata.set_rows(loaded.header)
         for w in loaded.image.warnings:
             self.messages.post(f"{loaded.image.path.name}: {w}", "warning")
@@ -164,19 +181,40 @@ class MainWindow(QMainWindow):
     def _on_engine(self, engine) -> None:
         device = engine.providers[0].replace("ExecutionProvider", "")
         model = engine.model_id
-        self.findings.set_model(model, engine.card, device)
+        self.findings.set_model(model, engine.card, device, engine.package.chosen_by)
         self.setWindowTitle(f"chexnet viewer — {model.name} {model.version}"
                             + (" (DEMO)" if engine.card.demo else ""))
+        if self.start.finding:  # --finding, once: later the reader's choice stands
+            label = finding_label(self.start.finding, engine.labels)
+            if label is None:
+                self.messages.post(unknown_finding(self.start.finding, engine.labels))
+            self.state.finding = label
+            self.start = replace(self.start, finding=None)
         if self.nav.loaded is not None:
             self.findings.set_busy("Analysing…")
             self.session.request_prediction(self.nav.index)
 
-    def use_model(self, spec: str) -> None:
+    def use_model(self, spec: str, chosen_by: str = CHOSEN_IN_DIALOG) -> None:
+        """Run another model for this session (the default for every command is unchanged)."""
         self.model_spec = spec
-        self.settings.model = spec
         self.findings.set_model(None, None)
         self.findings.set_busy("Loading model…")
-        self.session.load_model(spec)
+        self.session.load_model(spec, self.device, chosen_by)
+
+    def use_choice(self, choice: ModelChoice) -> None:
+        """File > Model…'s answer: run it now; make it the default for every command (on a
+        worker) when the reader asked to."""
+        self.use_model(choice.path)
+        if choice.make_default:
+            self.runner.start("make-default", make_default, choice,
+                              on_result=self._default_made, on_error=self._default_failed)
+
+    def _default_made(self, _token, said: str) -> None:
+        self.messages.post(said, "info")
+        self.statusBar().showMessage(said, 5000)
+
+    def _default_failed(self, _token, message: str) -> None:
+        self.messages.post(f"could not make it the default model: {message}")
 
     def rerun(self) -> None:
         self.session.rerun()

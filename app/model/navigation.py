@@ -16,9 +16,10 @@ from chexnet.inference.io.image import Window
 
 
 def primary_index(result: OpenResult) -> int:
-    """The item shown first after an open: the first study's primary image."""
-    primary = result.scan.studies[0].primary
-    return next((i for i, item in enumerate(result.items) if item.instance == primary), 0)
+    """The item shown first after an open: the first image the model would analyse (a frontal
+    chest radiograph, whichever study it is in), else the first image
+    (:func:`~chexnet.app.model.reading_order.first_to_read`)."""
+    return result.first if 0 <= result.first < len(result.items) else 0
 
 
 def series_starts(items: list[Item]) -> list[int]:
@@ -80,8 +81,8 @@ class Navigation:
 
     # --- showing -------------------------------------------------------------------------------
     def arrived(self, loaded: LoadedImage, preferred: str) -> bool:
-        """The shown image is decoded: it starts at the ``preferred`` kind of preset ('file',
-        'auto' or 'full'). True if it is the first image shown since the open."""
+        """The shown image is decoded: it starts at the ``preferred`` preset ('file', 'auto',
+        'full', or a preset number '1'-'5'). True if it is the first image since the open."""
         first = self.loaded is None
         self.auto_advance = False
         self.loaded = loaded

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from chexnet.app.model.reading_order import first_to_read
 from chexnet.app.workers import JobRunner
 from chexnet.inference.io.image import Image, Window, robust_window
 from chexnet.inference.io.study import Instance, ScanResult, scan
 from chexnet.inference.package.lookup import resolve_model
+from chexnet.inference.package.verify import VerifiedPackage
 from chexnet.inference.scoring.engine import Engine
 from chexnet.inference.scoring.prediction import Prediction
 
@@ -60,6 +62,7 @@ class Item:
 class OpenResult:
     scan: ScanResult
     items: list[Item] = field(default_factory=list)
+    first: int = 0  # the item shown first (reading_order.first_to_read)
 
 
 def thumbnail(display_u8: np.ndarray, side: int = THUMB_SIDE) -> np.ndarray:
@@ -116,7 +119,7 @@ def open_paths(paths: list[Path]) -> OpenResult:
                     bits.append(f"#{inst.instance_number}")
                 caption = " ".join(bits) + f"\n{inst.path.name}"
                 items.append(Item(inst, si, ri, caption))
-    return OpenResult(result, items)
+    return OpenResult(result, items, first_to_read([item.instance for item in items]))
 
 
 class StudySession(QObject):
@@ -145,13 +148,13 @@ class StudySession(QObject):
         self._loading: set[int] = set()
         self._predictions: dict[int, Prediction] = {}
         self._predicting: set[int] = set()
-        self._device = "auto"
 
     # --- model ------------------------------------------------------------------------------
-    def load_model(self, spec: str | Path | None, device: str = "auto") -> None:
+    def load_model(self, spec: str | Path | VerifiedPackage | None, device: str = "auto",
+                   chosen_by: str | None = None) -> None:
+        """``spec`` as ``resolve_model`` finds it; ``chosen_by`` overrides how it was chosen."""
         self._engine_generation += 1
-        self._device = device
-        self.runner.start(self._engine_generation, _make_engine, spec, device,
+        self.runner.start(self._engine_generation, _make_engine, spec, device, chosen_by,
                           on_result=self._engine_loaded, on_error=self._engine_failed)
 
     def _engine_loaded(self, token, engine: Engine) -> None:
@@ -279,8 +282,12 @@ class StudySession(QObject):
             self.predict_failed.emit(message)
 
 
-def _make_engine(spec: str | Path | None, device: str) -> Engine:
-    return Engine(resolve_model(spec), device=device, batch_size=1)
+def _make_engine(spec: str | Path | VerifiedPackage | None, device: str,
+                 chosen_by: str | None) -> Engine:
+    package = spec if isinstance(spec, VerifiedPackage) else resolve_model(spec)
+    if chosen_by:
+        package = replace(package, chosen_by=chosen_by)
+    return Engine(package, device=device, batch_size=1)
 
 
 def _predict(engine: Engine, image: Image) -> Prediction:

@@ -1,10 +1,16 @@
-"""What persists between runs: last folder, recent files, overlay look, window preset, model.
+"""What persists between runs: last folder, recent files, overlay look, window preset.
 
 QSettings (native store per platform: an INI file under ~/.config/chexnet on Linux). Tests
-point it at a temporary folder with ``QSettings.setPath``.
+point it at a temporary folder with ``QSettings.setPath``. The model is not among them: it
+follows the rule every command follows (``--model``, else the user's default, else the bundled
+one); a ``model/spec`` key left by an older viewer is ignored. ``--screenshot`` runs on a
+:class:`MemoryStore`: the defaults, and nothing written. Command-line flags
+(:class:`StartOptions`) apply to their run only and are not remembered.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from PySide6.QtCore import QSettings
 
@@ -14,11 +20,37 @@ MAX_RECENT = 10
 ORGANISATION, APPLICATION = "chexnet", "chexnet-viewer"
 
 
+@dataclass(frozen=True)
+class StartOptions:
+    """What the command line sets for this run (None: the remembered value, or the default)."""
+
+    threshold: float | None = None
+    opacity: float | None = None
+    finding: str | None = None  # as typed: matched to the model's labels once it is loaded
+    window: str | None = None   # a window_level.window_choice
+
+
+class MemoryStore:
+    """A stand-in for QSettings that starts empty and writes nothing anywhere."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, object] = {}
+
+    def value(self, key: str, default: object = None) -> object:
+        return self.values.get(key, default)
+
+    def setValue(self, key: str, value: object) -> None:  # QSettings' name
+        self.values[key] = value
+
+    def sync(self) -> None:
+        pass
+
+
 class ViewerSettings:
     """Typed access to the persisted values; out-of-range or unknown stored values read as
     the defaults (a hand-edited INI file cannot break the viewer)."""
 
-    def __init__(self, store: QSettings | None = None) -> None:
+    def __init__(self, store: QSettings | MemoryStore | None = None) -> None:
         self.store = store or QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
                                         ORGANISATION, APPLICATION)
 
@@ -83,23 +115,16 @@ class ViewerSettings:
     def window_preset(self, value: str) -> None:
         self.store.setValue("display/window_preset", value)
 
-    @property
-    def model(self) -> str:
-        """The model package (path or name); empty: the bundled default."""
-        return self._get("model/spec", "", str)
-
-    @model.setter
-    def model(self, value: str) -> None:
-        self.store.setValue("model/spec", value)
-
-    def follow(self, state: ViewState) -> None:
-        """Start ``state`` with the remembered overlay look, and remember every change to it."""
+    def follow(self, state: ViewState, start: StartOptions | None = None) -> None:
+        """Start ``state`` with the remembered overlay look (``start``'s values, where given,
+        instead, and not remembered), then remember every change the reader makes."""
+        start = start or StartOptions()
+        state.threshold = self.threshold if start.threshold is None else start.threshold
+        state.opacity = self.opacity if start.opacity is None else start.opacity
+        state.colour_map = self.colour_map
         state.threshold_changed.connect(self._keep_threshold)
         state.opacity_changed.connect(self._keep_opacity)
         state.colour_map_changed.connect(self._keep_colour_map)
-        state.threshold = self.threshold
-        state.opacity = self.opacity
-        state.colour_map = self.colour_map
 
     def _keep_threshold(self, value: float) -> None:
         self.threshold = value

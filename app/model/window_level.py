@@ -16,7 +16,26 @@ def preset_kind(k: int, n: int) -> str:
     return "auto" if k == n - 2 else "full" if k == n - 1 else "file"
 
 
+#: ``--window``: a kind of preset, or a preset's number as keys 1-5 choose it.
+WINDOW_KINDS = ("file", "auto", "full")
+WINDOW_NUMBERS = ("1", "2", "3", "4", "5")
+
+
+def window_choice(text: str) -> str:
+    """A ``--window`` value: 'file' (the file's own window or VOI LUT), 'auto' (0.5-99.5
+    percentile), 'full' (the whole value range), or a preset number 1-5 (as the keys)."""
+    value = text.strip().lower()
+    if value not in WINDOW_KINDS + WINDOW_NUMBERS:
+        raise ValueError(f"{text!r} is not a window: use file, auto, full or a preset number "
+                         f"1-5")
+    return value
+
+
 def initial_preset(kind: str, n: int) -> int:
+    """The preset an image of ``n`` presets starts at: a kind (see :func:`window_choice`), or
+    preset number ``kind`` (the last one when the image has fewer)."""
+    if kind in WINDOW_NUMBERS:
+        return min(int(kind), n) - 1
     return {"file": 0, "auto": n - 2, "full": n - 1}.get(kind, 0)
 
 

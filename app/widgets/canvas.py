@@ -94,6 +94,7 @@ class ImageCanvas(pg.GraphicsView):
         self._threshold = 0.5
         self._heat_enabled = True
         self._lut = colour_table("jet")
+        self._cursor_scene: QPointF | None = None  # where the mouse last was, in the scene
         self.scene().sigMouseMoved.connect(self._mouse_moved)
 
     # --- base image -------------------------------------------------------------------------
@@ -102,6 +103,7 @@ class ImageCanvas(pg.GraphicsView):
             self.base.clear()
             self.clear_heat()
             self._shape = None
+            self.cursor_moved.emit(None)
             return
         new_shape = tuple(display_u8.shape[:2])
         self.base.setImage(display_u8, levels=(0, 255), autoLevels=False)
@@ -202,7 +204,22 @@ class ImageCanvas(pg.GraphicsView):
             h, w = self._shape
             self.overlay.setTransform(QTransform.fromScale(w / hw, h / hh) * self._orient)
 
+    def leaveEvent(self, event) -> None:
+        """The mouse left the canvas: nothing is under it any more."""
+        self._cursor_scene = None
+        self.cursor_moved.emit(None)
+        super().leaveEvent(event)
+
+    def refresh_cursor(self) -> None:
+        """Say again what is under the cursor: another image is shown under a mouse that did
+        not move (None when no image is shown or the mouse is off it)."""
+        if self._cursor_scene is None or self._shape is None:
+            self.cursor_moved.emit(None)
+        else:
+            self._mouse_moved(self._cursor_scene)
+
     def _mouse_moved(self, scene_pos: QPointF) -> None:
+        self._cursor_scene = QPointF(scene_pos)
         if self._shape is None:
             return
         p = self.base.mapFromScene(scene_pos)

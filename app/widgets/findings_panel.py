@@ -1,33 +1,42 @@
 """The findings panel: the model that spoke, what it found, ranked, and what it refused to score.
 
-Shows the model's name/version/sha256 with a DEMO banner when its card says demo, the findings
-ranked by probability with bars (those above the model's operating points marked), an
-"abnormal" summary, and intended-use reasons and warnings in plain words. Selecting a row picks
-the finding whose heat map is shown.
+Shows the model's name/version/sha256 and how it was chosen, with a DEMO banner when its card
+says demo, the findings ranked by probability with bars (those above the model's operating
+points marked), an "abnormal" summary, and intended-use reasons and warnings in plain words.
+Selecting a row picks the finding whose heat map is shown. The name column is as wide as the
+model's longest label, marked and bold (all of them, not only the rows in view), and the panel
+asks for that room; a name too long for it (the table asks for :data:`MAX_TABLE_WIDTH` at most)
+is elided, its tooltip whole. The bars take what is left.
 """
 
 from __future__ import annotations
 
 from html import escape
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
     QLabel,
     QProgressBar,
+    QStyle,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from chexnet.inference.package.card import DEMO_NOTICE, ModelCard
+from chexnet.app.model.model_choice import how_chosen
+from chexnet.inference.package.card import CHESTXRAY14_LABELS, DEMO_NOTICE, ModelCard
 from chexnet.inference.scoring.prediction import ModelId, Prediction
 
 ABOVE_COLOUR = QColor(200, 40, 40)
 BAR_STYLE = "QProgressBar::chunk {{ background-color: {}; }}"
+MIN_BAR_WIDTH = 60
+#: The table asks for at most this width (pixels) to show long label names whole.
+MAX_TABLE_WIDTH = 460
+ABOVE_MARK = "▲ "
 
 
 class FindingsPanel(QWidget):
@@ -53,10 +62,16 @@ class FindingsPanel(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.table.setWordWrap(False)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Fixed)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self._name_width = self.name_width(CHESTXRAY14_LABELS)
+        self.table.viewport().installEventFilter(self)
+        header.sectionResized.connect(self._probability_resized)
         self.table.itemSelectionChanged.connect(self._selection_changed)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -65,15 +80,21 @@ class FindingsPanel(QWidget):
         self._labels: list[str] = []
         self._updating = False
 
-    def set_model(self, model: ModelId | None, card: ModelCard | None, device: str = "") -> None:
+    def set_model(self, model: ModelId | None, card: ModelCard | None, device: str = "",
+                  chosen_by: str = "") -> None:
+        """The model that speaks; ``chosen_by``: how it was chosen (``--model``, ``user
+        default``, ``bundled default``, or in the model dialog)."""
         if model is None or card is None:
             self.model_label.setText("No model loaded")
             self.demo_banner.hide()
             return
         on = f" on {device}" if device else ""
+        how = f"{escape(how_chosen(chosen_by))}<br>" if chosen_by else ""
         self.model_label.setText(f"<b>{escape(model.name)}</b> {escape(model.version)}{on}<br>"
-                                 f"<small>sha256 {model.sha256[:16]}…  ·  {escape(card.arch)}, "
-                                 f"thresholds: {escape(card.threshold_rule)}</small>")
+                                 f"<small>{how}sha256 {model.sha256[:16]}…  ·  "
+                                 f"{escape(card.arch)}, thresholds: "
+                                 f"{escape(card.threshold_rule)}</small>")
+        self._fit_names(card.labels)
         self.model_label.setToolTip(f"sha256 {model.sha256}")
         if card.demo:
             self.demo_banner.setText(f"{DEMO_NOTICE} {card.description or ''}".strip())
@@ -113,7 +134,7 @@ class FindingsPanel(QWidget):
             if f.above_threshold:
                 bold = QFont()
                 bold.setBold(True)
-                name.setText(f"▲ {f.label}")
+                name.setText(f"{ABOVE_MARK}{f.label}")
                 for item in (name, prob):
                     item.setFont(bold)
                     item.setForeground(QBrush(ABOVE_COLOUR))
@@ -144,6 +165,39 @@ class FindingsPanel(QWidget):
     @property
     def labels_in_order(self) -> list[str]:
         return list(self._labels)
+
+    def name_width(self, labels: tuple[str, ...] | list[str]) -> int:
+        """Pixels the name column needs to show each label whole, marked and bold."""
+        bold = QFont(self.table.font())
+        bold.setBold(True)
+        metrics = QFontMetrics(bold)
+        margin = 2 * self.table.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin) + 8
+        return max((metrics.horizontalAdvance(ABOVE_MARK + label) for label in labels),
+                   default=0) + margin
+
+    def _fit_names(self, labels: tuple[str, ...]) -> None:
+        """Ask for room to show the model's labels whole (up to MAX_TABLE_WIDTH)."""
+        self._name_width = self.name_width(labels)
+        probability = QFontMetrics(self.table.font()).horizontalAdvance("Probability") + 16
+        frame = 2 * self.table.frameWidth() + self.table.verticalScrollBar().sizeHint().width()
+        wanted = self._name_width + probability + MIN_BAR_WIDTH + frame
+        self.table.setMinimumWidth(min(wanted, MAX_TABLE_WIDTH))
+        self._layout_columns()
+
+    def _probability_resized(self, section: int, _old: int, _new: int) -> None:
+        if section == 1:
+            self._layout_columns()
+
+    def _layout_columns(self) -> None:
+        """The name column: the labels' width, less only what the bars need at least."""
+        header = self.table.horizontalHeader()
+        room = self.table.viewport().width() - header.sectionSize(1) - MIN_BAR_WIDTH
+        header.resizeSection(0, max(40, min(self._name_width, room)))
+
+    def eventFilter(self, watched, event) -> bool:
+        if watched is self.table.viewport() and event.type() == QEvent.Type.Resize:
+            self._layout_columns()  # the panel, or the scroll bar's coming and going
+        return super().eventFilter(watched, event)
 
     def _selection_changed(self) -> None:
         if self._updating:

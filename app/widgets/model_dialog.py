@@ -1,17 +1,25 @@
 """File > Model...: choose a model package (bundled, registered, or any .onnx) and read its
 card before using it. Packages are opened the way the engine opens them (the same checks), on a
-worker thread: a session per package is seconds of work, never the GUI thread's."""
+worker thread: a session per package is seconds of work, never the GUI thread's.
+
+The choice runs for this session; "Use as my default for every command" also makes it the
+default of every command (`chexnet models default NAME`). A file browsed to is no package name:
+it is registered first (copied into the user's models folder, as `chexnet models add` does).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
     QHBoxLayout,
+    QLabel,
     QListWidget,
     QListWidgetItem,
     QPushButton,
@@ -20,37 +28,56 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from chexnet.app.model.model_choice import ModelChoice
 from chexnet.app.workers import JobRunner
 from chexnet.inference.errors import ChexnetError
 from chexnet.inference.package.card_markdown import card_markdown
-from chexnet.inference.package.lookup import list_models
+from chexnet.inference.package.lookup import default_model_name, list_models
 from chexnet.inference.scoring.engine import Engine
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
+TEXT_ROLE = PATH_ROLE + 1
+NAME_ROLE = PATH_ROLE + 2
+DEFAULT_TEXT = "Use as my default for every command (chexnet models default)"
+REGISTER_TEXT = ("Register this file in my models and use it as my default for every command "
+                 "(chexnet models add, then chexnet models default)")
 
 
-def describe_packages() -> list[tuple[str, str, str]]:
-    """(list label, path, card as Markdown or why it is unusable) for every known package."""
+@dataclass(frozen=True)
+class PackageRow:
+    """One entry of the list: ``name`` is the package name (None for a file browsed to)."""
+
+    label: str
+    path: str
+    text: str  # the card as Markdown, or why the package is unusable
+    name: str | None = None
+
+
+def describe_packages() -> list[PackageRow]:
+    """Every known package, its card read (or why it is unusable), the default marked."""
+    default, _how = default_model_name()
     rows = []
     for listing in list_models():
         label = f"{listing.name}  ({listing.source})"
+        if listing.name == default:
+            label += "  — default for every command"
         if listing.card is None:
             text = f"**{listing.name}** cannot be used: {listing.problem}"
             label += f"  — {listing.problem}"
         else:
             text = card_markdown(listing.card, listing.sha256, Path(listing.path).name)
-        rows.append((label, listing.path, text))
+        rows.append(PackageRow(label, listing.path, text, listing.name))
     return rows
 
 
-def describe_file(path: str) -> tuple[str, str, str]:
+def describe_file(path: str) -> PackageRow:
     """The same for a file the user browsed to (opened with the engine's own checks)."""
     name = Path(path).name
     try:
         engine = Engine(path, device="cpu")
     except ChexnetError as err:
-        return name, path, f"**{name}** cannot be used: {err}"
-    return name, path, card_markdown(engine.card, engine.sha256, name)
+        return PackageRow(name, path, f"**{name}** cannot be used: {err}")
+    return PackageRow(name, path, card_markdown(engine.card, engine.sha256, name))
 
 
 class ModelDialog(QDialog):
@@ -65,6 +92,11 @@ class ModelDialog(QDialog):
         self.card = QTextBrowser()
         self.card.setMarkdown("Reading the model packages…")
         browse = QPushButton("Browse for an .onnx package…")
+        self.make_default = QCheckBox(DEFAULT_TEXT)
+        self.make_default.setToolTip("Unticked: the model runs in this window only; the next "
+                                     "start, and every command, use the default again")
+        self.note = QLabel("")
+        self.note.setWordWrap(True)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)
         buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Use this model")
@@ -76,6 +108,8 @@ class ModelDialog(QDialog):
         top.addWidget(self.card, 2)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addWidget(self.make_default)
+        layout.addWidget(self.note)
         layout.addWidget(buttons)
         self.list.currentItemChanged.connect(self._show_card)
         browse.clicked.connect(self._browse)
@@ -84,18 +118,19 @@ class ModelDialog(QDialog):
         runner.start("packages", describe_packages, on_result=self._listed,
                      on_error=self._failed)
 
-    def _add(self, label: str, path: str, text: str) -> QListWidgetItem:
-        item = QListWidgetItem(label)
-        item.setData(PATH_ROLE, path)
-        item.setData(PATH_ROLE + 1, text)
-        item.setToolTip(path)
+    def add_row(self, row: PackageRow) -> QListWidgetItem:
+        item = QListWidgetItem(row.label)
+        item.setData(PATH_ROLE, row.path)
+        item.setData(TEXT_ROLE, row.text)
+        item.setData(NAME_ROLE, row.name)
+        item.setToolTip(row.path)
         self.list.addItem(item)
         return item
 
-    def _listed(self, _token, rows: list[tuple[str, str, str]]) -> None:
+    def _listed(self, _token, rows: list[PackageRow]) -> None:
         for row in rows:
-            item = self._add(*row)
-            if self.current and row[1] == str(self.current):
+            item = self.add_row(row)
+            if self.current and row.path == str(self.current):
                 self.list.setCurrentItem(item)
         if self.list.currentRow() < 0 and self.list.count():
             self.list.setCurrentRow(0)
@@ -110,12 +145,26 @@ class ModelDialog(QDialog):
             self.card.setMarkdown(f"Reading {Path(name).name}…")
             self.runner.start(name, describe_file, name,
                               on_result=lambda _t, row: self.list.setCurrentItem(
-                                  self._add(*row)))
+                                  self.add_row(row)))
 
     def _show_card(self, item: QListWidgetItem | None) -> None:
-        if item is not None:
-            self.card.setMarkdown(item.data(PATH_ROLE + 1))
+        if item is None:
+            return
+        self.card.setMarkdown(item.data(TEXT_ROLE))
+        registered = item.data(NAME_ROLE) is not None
+        self.make_default.setText(DEFAULT_TEXT if registered else REGISTER_TEXT)
+        self.note.setText("" if registered else
+                          f"{Path(item.data(PATH_ROLE)).name} is a file, not a registered "
+                          f"package: only a registered package can be the default.")
 
     def selected_path(self) -> str | None:
         item = self.list.currentItem()
         return None if item is None else str(item.data(PATH_ROLE))
+
+    def choice(self) -> ModelChoice | None:
+        """What was picked (None: nothing), and whether to make it the default."""
+        item = self.list.currentItem()
+        if item is None:
+            return None
+        return ModelChoice(str(item.data(PATH_ROLE)), item.data(NAME_ROLE),
+                           self.make_default.isChecked())

@@ -37,7 +37,7 @@ def test_findings_match_the_engine_ranked(qtbot, make_window, tiny_model, nih_pn
     assert window.findings.demo_banner.isVisibleTo(window)  # the tiny card says demo
 
 
-def test_changing_the_model_updates_the_view(qtbot, make_window, tmp_path, nih_png):
+def test_changing_the_model_updates_the_view(qtbot, make_window, settings, tmp_path, nih_png):
     window = make_window()
     open_and_wait(qtbot, window, nih_png)
     before = shown_probabilities(window)
@@ -51,7 +51,10 @@ def test_changing_the_model_updates_the_view(qtbot, make_window, tmp_path, nih_p
     expected = Engine(other).predict([load_image(nih_png)])[0]
     assert after[expected.top.label] == pytest.approx(expected.top.probability, abs=5e-4)
     assert after != before
-    assert window.settings.model == str(other)  # remembered for the next start
+    # for this session only, and said so: the next start follows the one rule again
+    assert "File &gt; Model" in window.findings.model_label.text()
+    assert window.session.engine.package.chosen_by == "File > Model…"
+    assert not settings.store.contains("model/spec")
 
 
 def test_view_controls_and_state_bind_both_ways(qtbot, make_window, nih_png):
@@ -244,12 +247,13 @@ def test_model_dialog_lists_packages_with_their_cards_off_the_gui_thread(qtbot, 
     assert "bundled" in dialog.list.item(0).text()
     assert "DEMO" in dialog.card.toPlainText() or "demo" in dialog.card.toPlainText()
     assert dialog.selected_path().endswith(".onnx")
-    _label, path, text = describe_file(str(tiny_model))
-    assert path == str(tiny_model)
-    assert "tiny-test-model" in text
+    row = describe_file(str(tiny_model))
+    assert row.path == str(tiny_model)
+    assert row.name is None  # a file, not a registered package
+    assert "tiny-test-model" in row.text
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"not a model")
-    assert "cannot be used" in describe_file(str(broken))[2]
+    assert "cannot be used" in describe_file(str(broken)).text
 
 
 def test_a_model_that_cannot_load_is_said_and_the_window_lives(qtbot, settings, tmp_path,

@@ -62,3 +62,35 @@ def test_help_answers_questions(capsys):
     text = capsys.readouterr().out
     for word in ("--sample", "--screenshot", "--model", "window/level", "examples"):
         assert word in text
+
+
+def test_screenshot_starts_from_the_defaults_and_flags_never_the_settings(tmp_path, tiny_model):
+    """A threshold left at 0.85 by a reading session does not change a headless render, the
+    render writes no settings, and the flags do change it."""
+    leaked, clean = tmp_path / "leaked", tmp_path / "clean"
+    ini = leaked / "chexnet" / "chexnet-viewer.ini"
+    ini.parent.mkdir(parents=True)
+    ini.write_text("[overlay]\nthreshold=0.85\nopacity=0.1\n[display]\nwindow_preset=full\n")
+    before = ini.read_bytes()
+    shots = {}
+    for name, home, flags in (("leaked", leaked, []), ("clean", clean, []),
+                              ("flags", clean, ["--threshold", "0.85",
+                                                "--finding", "pleural thickening"])):
+        shots[name] = tmp_path / f"{name}.png"
+        result = run_viewer(["--sample", "--model", str(tiny_model), "--screenshot",
+                             str(shots[name]), *flags], home)
+        assert result.returncode == 0, result.stderr
+    assert ini.read_bytes() == before
+    assert not (clean / "chexnet" / "chexnet-viewer.ini").exists()
+    leaked_px = np.asarray(PILImage.open(shots["leaked"]).convert("RGB"))
+    clean_px = np.asarray(PILImage.open(shots["clean"]).convert("RGB"))
+    assert np.array_equal(leaked_px, clean_px)
+    assert coloured_fraction(shots["flags"]) < coloured_fraction(shots["clean"]) - 0.01
+
+
+def test_flags_are_checked_before_anything_starts(capsys):
+    for flags in (["--threshold", "1.5"], ["--opacity", "x"], ["--window", "lung"]):
+        with pytest.raises(SystemExit) as stop:
+            main(["--sample", *flags])
+        assert stop.value.code == 2
+        assert "chexnet-viewer: error: argument" in capsys.readouterr().err
