@@ -126,8 +126,9 @@ def test_reports_to_labels_to_trained_package_the_viewer_engine_runs(tmp_path, c
     dicom = next(labels_dir / r["path"] for r in table if r["path"].endswith(".dcm"))
     pred = engine.predict([load_image(dicom)])[0]
     assert pred.analysed, pred
-    assert engine.card.labels == tuple(lb for lb in table[0] if lb not in ("path",
-                                                                            "patient_id"))
+    # normal is the absence of findings: not a trained output (issue 19, item 4)
+    assert engine.card.labels == tuple(lb for lb in table[0]
+                                       if lb not in ("path", "patient_id", "normal"))
     assert pred.probabilities.shape == (len(engine.card.labels),)
     assert pred.cam(engine.card.labels[0]).ndim == 2
     # the viewer's path: chexnet predict on the DICOM with this package, no PHI in the output

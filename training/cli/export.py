@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("`chexnet export` needs torch: pip install 'chexnet[train]'") from err
     # Imported here, not at the top: `chexnet` registers this command on every run, and torch
     # (which the export imports) must load only when the export runs.
+    from chexnet.training.evaluation.markdown import plural
     from chexnet.training.package.export_run import export_run
 
     try:
@@ -72,10 +73,12 @@ def run(args: argparse.Namespace) -> int:
                                   tta=args.tta, evaluate_test=args.evaluate_test)
     except (FileNotFoundError, ValueError) as err:
         raise UsageError(str(err)) from err
-    print(f"wrote {report.path}: {card.name} {card.version}, {len(card.labels)} labels, "
+    print(f"wrote {report.path}: {card.name} {card.version}, {plural(len(card.labels), 'label')}, "
           f"demo={card.demo}; ONNX Runtime vs torch on {report.n_inputs} validation images: "
           f"max |probs diff| {report.max_abs_diff_probs:.1e} (limit 1e-4)")
     test = card.extra.get("test_metrics", {}).get("per_class", {})
+    rules = card.extra.get("threshold_rules", {})
+    print(f"thresholds: {card.threshold_rule}")
     for label in card.labels:
         auc = card.validation_metrics.get("auroc", {}).get(label)
         line = (f"  {label:<20} threshold {card.threshold(label):.3f}   validation AUROC "
@@ -85,5 +88,7 @@ def run(args: argparse.Namespace) -> int:
             ci = t.get("auroc_ci") or [None, None]
             line += ("   test AUROC n/a" if t.get("auroc") is None else
                      f"   test AUROC {t['auroc']:.3f} ({ci[0]:.3f}-{ci[1]:.3f})")
+        if str(rules.get(label, "")).startswith("0.5:"):
+            line += f"   (threshold {rules[label]})"
         print(line)
     return 0

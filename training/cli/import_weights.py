@@ -40,6 +40,17 @@ Effusion,Pneumonia,Pleural_Thickening,Cardiomegaly,Nodule,Mass,Hernia,,,,"
 """
 
 
+def _torchvision_arch(text: str) -> str:
+    if text in TORCHVISION_ARCHS:
+        return text
+    if text.startswith("vgg16"):
+        raise argparse.ArgumentTypeError(
+            f"{text} cannot be imported: torchvision's VGG-16 classifier is a 3-layer MLP on "
+            "flattened 7x7 features, but class activation maps need global average pooling "
+            "followed by a single linear layer; train one with chexnet-train --arch vgg16_bn")
+    raise argparse.ArgumentTypeError(f"{text!r}: choose {' or '.join(TORCHVISION_ARCHS)}")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("import", help="convert public CheXNet weights into a model package",
                        description="Convert public CheXNet-style weights (arnoweng, "
@@ -53,9 +64,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--labels", default=None,
                    help="comma-separated label names in output order (required for "
                         "torchvision; 18 entries, empty allowed, for torchxrayvision)")
-    p.add_argument("--arch", default="densenet121", choices=TORCHVISION_ARCHS,
-                   help="backbone for --format torchvision (vgg16 is refused: no GAP+linear "
-                        "head for CAMs)")
+    p.add_argument("--arch", default="densenet121", type=_torchvision_arch,
+                   metavar="{" + ",".join(TORCHVISION_ARCHS) + "}",
+                   help="backbone for --format torchvision (default densenet121). VGG-16 "
+                        "cannot be imported: its classifier is not the global average pooling "
+                        "+ linear head that class activation maps need")
     p.add_argument("--name", help="package name (default imported-<format>)")
     p.add_argument("--version", default="imported", help="package version (default imported)")
     p.add_argument("--description", default="", help="free text prepended to the card's")
@@ -71,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("`chexnet import` needs torch: pip install 'chexnet[train]'") from err
     # Imported here, not at the top: `chexnet` registers this command on every run, and torch
     # (which the conversion imports) must load only when the import runs.
+    from chexnet.training.evaluation.markdown import plural
     from chexnet.training.package.export import ExportMismatchError
     from chexnet.training.package.importers import ImportOptions, import_weights
 
@@ -85,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError, ExportMismatchError) as err:
         raise UsageError(str(err)) from err
     print(f"wrote {report.path}: {card.name} {card.version} from {args.source.name} "
-          f"({args.fmt}), {len(card.labels)} labels, demo={card.demo}; ONNX Runtime vs torch: "
+          f"({args.fmt}), {plural(len(card.labels), 'label')}, demo={card.demo}; ONNX Runtime "
+          "vs torch: "
           f"max |probs diff| {report.max_abs_diff_probs:.1e} (limit 1e-4)")
     return 0

@@ -57,7 +57,7 @@ examples:
   chexnet labels-from-reports reports.csv --out labels/ --apply-map labels/label_map.csv \\
       --images /data/dicoms/                                             # SOPInstanceUID column
   chexnet-train labels/labels.csv --labels abnormal --out runs/abnormal   # abnormal = not normal
-  chexnet-train labels/labels.csv --out runs/multi-label              # every label
+  chexnet-train labels/labels.csv --out runs/multi-label              # every finding (normal: none)
 """
 
 

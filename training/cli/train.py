@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from chexnet.training.fit.cam_model import ARCHS
-from chexnet.training.fit.config import BALANCE_MODES, TrainConfig
+from chexnet.training.fit.config import BALANCE_MODES, TrainConfig, default_workers
 from chexnet.training.fit.run_training import resume_training, start_training
 
 EPILOG = """\
@@ -23,14 +23,18 @@ examples:
   chexnet-train /data/ChestX-ray14 --init imagenet:densenet121-a639ec97.pth --out runs/chexnet
   chexnet-train /data/ChestX-ray14 --labels Pneumonia --balance pos_weight
   chexnet-train my_labels.csv --labels abnormal --arch resnet101 --epochs 20
-  chexnet-train my_labels.csv --task single-label --arch vgg16 --min-per-class 380 \
-      --normal-fraction 0.219        the hospital CAD paper's single-disease task
+  chexnet-train my_labels.csv --task single-label --arch vgg16_bn --min-per-class 380 \\
+      --normal-fraction 0.219
+      the hospital CAD paper's single-disease task (vgg16_bn: plain vgg16 does not learn
+      from scratch)
   chexnet-train --resume runs/chexnet          continue an interrupted run (Ctrl-C saves one)
+  chexnet-train --resume runs/chexnet --threads 4     ... on 4 CPU threads (a shared machine)
   torchrun --nproc_per_node 4 -m chexnet.training.cli.train /data/ChestX-ray14 ...   (multi-GPU)
   then: chexnet export runs/chexnet --out model.onnx
 
 tasks:
-  multi-label (default): one sigmoid per label, BCE (CheXNet).
+  multi-label (default): one sigmoid per label, BCE (CheXNet). A `normal` (or "No Finding")
+      column is the absence of findings, not a label: it is not trained.
   single-label: only images carrying exactly one label, softmax + cross-entropy; a `normal`
       column is a class like any other; without one (NIH), images with no finding ("No
       Finding") become the class "No Finding". The exported package's probabilities sum to 1
@@ -39,6 +43,10 @@ tasks:
 resampling (training split only; validation/test never): --min-per-class N draws each smaller
   class up to N images per epoch; --max-normal M or --normal-fraction F down-samples the
   normal class (a fresh subset each epoch). Seeded: the same seed draws the same epochs.
+speed: every epoch logs its training images/s, and a warning when an epoch runs at under a
+  third of the first one's (other processes on the CPUs, most often): --threads N limits this
+  run's CPU threads. The preprocessed image cache is built once per data set and image size in
+  the user's cache folder ($CHEXNET_HOME/cache when CHEXNET_HOME is set); the log says where.
 """
 
 
@@ -54,13 +62,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", type=Path, metavar="RUN", help="continue the run in RUN")
     p.add_argument("--labels", default=d.labels,
                    help="'all' (default), a comma-separated subset, 'Pneumonia', or 'abnormal'")
-    p.add_argument("--arch", choices=ARCHS, default=d.arch)
+    p.add_argument("--arch", choices=ARCHS, default=d.arch,
+                   help=f"backbone (default {d.arch}); for VGG-16 take vgg16_bn: plain vgg16 "
+                        "(no batch norm) does not learn from scratch")
     p.add_argument("--init", metavar="imagenet:PATH",
                    help="start from a local torchvision ImageNet weights file (never downloaded)")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--workers", type=int, default=d.workers, help="data loader processes")
+    p.add_argument("--workers", type=int, default=None,
+                   help=f"data loader processes (default {d.workers}; with --threads N: N - 1, "
+                        f"at most {d.workers})")
+    p.add_argument("--threads", type=_positive, metavar="N",
+                   help="CPU threads for torch's computation (default: torch's, one per core); "
+                        "lower it when other processes share the CPUs. With --resume it "
+                        "replaces the run's")
     p.add_argument("--balance", choices=BALANCE_MODES, default=d.balance,
                    help="positive-class weighting in the loss, or minority oversampling")
     p.add_argument("--task", choices=("multi-label", "single-label"), default=d.task,
@@ -83,8 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", default=d.device, help="auto, cpu, cuda, cuda:1 ...")
     p.add_argument("--no-amp", action="store_true", help="train in fp32 on CUDA")
-    p.add_argument("--cache-dir", type=Path, help="preprocessed image cache (default: "
-                                                  "<data folder>/.chexnet-cache)")
+    p.add_argument("--cache-dir", type=Path,
+                   help="folder of the preprocessed image cache (default: the user's cache "
+                        "folder, e.g. ~/.cache/chexnet/training-images; "
+                        "$CHEXNET_HOME/cache/training-images when CHEXNET_HOME is set)")
     p.add_argument("--allow-missing", action="store_true",
                    help="skip missing images, up to 1%% of the list or 10 (listed in the run's "
                         "missing_images.txt)")
@@ -123,16 +141,17 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     if args.resume is not None:
         outcome = resume_training(args.resume, cache_dir=args.cache_dir,
-                                  allow_missing=args.allow_missing)
+                                  allow_missing=args.allow_missing, threads=args.threads)
     else:
+        workers = args.workers if args.workers is not None else default_workers(args.threads)
         config = TrainConfig(
             arch=args.arch, labels=args.labels, epochs=args.epochs, lr=args.lr,
-            batch_size=args.batch_size, workers=args.workers, balance=args.balance,
+            batch_size=args.batch_size, workers=workers, balance=args.balance,
             init=args.init, size=args.size, resize=args.resize or args.size, seed=args.seed,
             val_fraction=args.val_fraction, test_fraction=args.test_fraction,
             device=args.device, amp=not args.no_amp, max_steps_per_epoch=args.max_steps_per_epoch,
             task=args.task, min_per_class=args.min_per_class, max_normal=args.max_normal,
-            normal_fraction=args.normal_fraction)
+            normal_fraction=args.normal_fraction, threads=args.threads)
         outcome = start_training(config, args.data, args.out, cache_dir=args.cache_dir,
                                  allow_missing=args.allow_missing,
                                  command_line=args.command_line)

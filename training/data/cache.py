@@ -5,7 +5,13 @@ is the same every epoch. The cache runs the inference room's own deterministic p
 (:func:`chexnet.inference.preprocessing.resize_and_crop` of :meth:`Image.display_u8`) once per image
 and stores the result in ``<cache>/<key>.u8`` (N x S x S uint8). The key is the sha256 of a
 manifest listing every source file (path, size, mtime) and the preprocessing parameters, so a
-changed file or setting builds a new cache instead of silently reusing a stale one.
+changed file or setting builds a new cache instead of silently reusing a stale one, and caches of
+different data sets share one folder.
+
+The folder (:func:`default_cache_dir`) is the user's cache folder, never the data folder:
+``platformdirs.user_cache_dir("chexnet")/training-images``, or ``$CHEXNET_HOME/cache/
+training-images`` when ``CHEXNET_HOME`` is set (as for the model registry). A cache built in the
+data folder's ``.chexnet-cache`` (the old default) is reused from there.
 """
 
 from __future__ import annotations
@@ -19,16 +25,36 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import platformdirs
 from tqdm import tqdm
 
 from chexnet.inference.atomic_file import write_atomic
 from chexnet.inference.errors import ChexnetInputError
 from chexnet.inference.io.study import load_image
+from chexnet.inference.package.registry import HOME_ENV
 from chexnet.inference.preprocessing import PreprocessSpec, resize_and_crop
 
 log = logging.getLogger(__name__)
 
 CACHE_FORMAT = 1
+#: The cache's folder inside the user's chexnet cache folder.
+CACHE_SUBDIR = "training-images"
+#: Where chexnet-train put the cache before it moved to the user's cache folder.
+LEGACY_CACHE_NAME = ".chexnet-cache"
+
+
+def default_cache_dir() -> Path:
+    """``$CHEXNET_HOME/cache/training-images`` when ``CHEXNET_HOME`` is set, else
+    ``training-images`` in the platform's per-user cache folder for chexnet."""
+    env = os.environ.get(HOME_ENV)
+    root = (Path(env).expanduser() / "cache" if env
+            else Path(platformdirs.user_cache_dir("chexnet", appauthor=False)))
+    return root / CACHE_SUBDIR
+
+
+def legacy_cache_dir(data: Path) -> Path:
+    """The old default: ``.chexnet-cache`` in the data folder (or beside the label CSV)."""
+    return (data if data.is_dir() else data.parent) / LEGACY_CACHE_NAME
 
 
 class CacheError(RuntimeError):
@@ -42,6 +68,7 @@ class ImageCache:
     path: Path
     array: np.ndarray  # uint8 memmap [N, S, S]
     failed: tuple[int, ...]
+    built: bool = False  # built by this call (else an existing cache was opened)
 
 
 def manifest_key(paths: list[Path], spec: PreprocessSpec) -> str:
@@ -68,18 +95,21 @@ def _crop_one(args: tuple[str, int, int, str]) -> tuple[np.ndarray | None, str |
 
 
 def build_cache(paths: list[Path], spec: PreprocessSpec, cache_dir: Path, *, workers: int = 0,
-                max_failed_fraction: float = 0.01, report_dir: Path | None = None
-                ) -> ImageCache:
-    """Open the cache for ``paths`` (building it on first use) and return it memory-mapped."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
+                max_failed_fraction: float = 0.01, report_dir: Path | None = None,
+                reuse_from: tuple[Path, ...] = ()) -> ImageCache:
+    """Open the cache for ``paths`` (building it in ``cache_dir`` on first use) and return it
+    memory-mapped. A complete cache of the same key in ``cache_dir`` or, failing that, in one of
+    ``reuse_from`` is opened where it is."""
     key = manifest_key(paths, spec)
-    data_path, meta_path = cache_dir / f"{key}.u8", cache_dir / f"{key}.json"
     shape = (len(paths), spec.size, spec.size)
-    if meta_path.is_file():
-        meta = json.loads(meta_path.read_text())
-        log.info("using image cache %s (%d images)", data_path.name, len(paths))
-        return ImageCache(data_path, np.memmap(data_path, np.uint8, "r", shape=shape),
-                          tuple(meta["failed"]))
+    for folder in (cache_dir, *reuse_from):
+        if (folder / f"{key}.json").is_file():
+            meta = json.loads((folder / f"{key}.json").read_text())
+            data_path = folder / f"{key}.u8"
+            return ImageCache(data_path, np.memmap(data_path, np.uint8, "r", shape=shape),
+                              tuple(meta["failed"]))
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    data_path, meta_path = cache_dir / f"{key}.u8", cache_dir / f"{key}.json"
     # Filled in place through a memory map (too large to assemble in memory for the atomic
     # writer), so it is renamed into place itself; the .json written last marks it complete.
     tmp = data_path.with_suffix(".part")
@@ -109,7 +139,8 @@ def build_cache(paths: list[Path], spec: PreprocessSpec, cache_dir: Path, *, wor
     tmp.replace(data_path)
     write_atomic(meta_path, json.dumps({"format": CACHE_FORMAT, "n": len(paths),
                                         "failed": failed, "spec": spec.to_dict()}))
-    return ImageCache(data_path, np.memmap(data_path, np.uint8, "r", shape=shape), tuple(failed))
+    return ImageCache(data_path, np.memmap(data_path, np.uint8, "r", shape=shape), tuple(failed),
+                      built=True)
 
 
 def _fill(array: np.ndarray, results, failed: list[int], errors: list[str], desc: str,

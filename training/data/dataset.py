@@ -29,6 +29,7 @@ from chexnet.training.data.labels import (
     read_label_file,
     select_labels,
     single_label,
+    without_normal,
 )
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,8 @@ def load_dataset(data: Path, *, labels: str | None = None, val_fraction: float =
     """Read an NIH release folder or a generic CSV and split it by patient.
 
     ``task="single-label"`` keeps the images carrying exactly one label
-    (:func:`.labels.single_label`) before splitting."""
+    (:func:`.labels.single_label`) before splitting; multi-label leaves out a ``normal`` /
+    ``No Finding`` column (:func:`.labels.without_normal`)."""
     data = Path(data)
     if data.is_dir():
         table, official = _read_nih(data)
@@ -97,7 +99,9 @@ def load_dataset(data: Path, *, labels: str | None = None, val_fraction: float =
     selection = {}
     if task == "single-label":
         table, selection = single_label(table)
-    elif task != "multi-label":
+    elif task == "multi-label":
+        table = without_normal(table, labels)
+    else:
         raise DatasetError(f"unknown task {task!r}: choose multi-label or single-label")
     rng = np.random.default_rng(seed)
     if official is not None:

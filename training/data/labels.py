@@ -17,15 +17,16 @@ from pathlib import Path
 
 import numpy as np
 
-from chexnet.inference.package.card import CHESTXRAY14_LABELS
+from chexnet.inference.package.card import CHESTXRAY14_LABELS, NORMAL_LABELS, is_normal_label
 
 log = logging.getLogger(__name__)
 
 NO_FINDING = "No Finding"
 ABNORMAL = "abnormal"
-#: Column names (any case) that mean "the report says this image is normal": the generic CSV's
-#: ``normal`` column (``chexnet labels-from-reports`` writes it) and NIH's "No Finding".
-NORMAL_NAMES = ("normal", "no finding", "no_finding")
+#: Column names that mean "the report says this image is normal" (any case, with spaces, "_" or
+#: "-": the model card's ``label_key``): the generic CSV's ``normal`` column (``chexnet
+#: labels-from-reports`` writes it) and NIH's "No Finding". One list with inference's.
+NORMAL_NAMES = NORMAL_LABELS
 PATIENT_COLUMN = "patient_id"
 SPLIT_COLUMN = "split"  # optional in the generic layout: train / val / test
 
@@ -148,8 +149,37 @@ def read_generic_csv(path: str | Path, labels: tuple[str, ...] | None = None) ->
 
 def normal_column(labels: tuple[str, ...]) -> int | None:
     """Index of the label column meaning "normal" (see :data:`NORMAL_NAMES`), or None."""
-    found = [j for j, lb in enumerate(labels) if lb.strip().lower() in NORMAL_NAMES]
+    found = [j for j, lb in enumerate(labels) if is_normal_label(lb)]
     return found[0] if found else None
+
+
+def finding_columns(labels: tuple[str, ...]) -> list[int]:
+    """Indices of the labels that are findings: all but ``normal`` / ``No Finding`` in any
+    spelling (the package card's ``is_normal_label``, as inference decides), which is the
+    absence of findings."""
+    return [j for j, lb in enumerate(labels) if not is_normal_label(lb)]
+
+
+def without_normal(table: LabelTable, spec: str | None = None) -> LabelTable:
+    """The finding columns only: a multi-label model learns findings, and ``normal`` / ``No
+    Finding`` is their absence (an image with no positive finding), not a label to train. A
+    ``spec`` (``--labels``) that names it explicitly is refused."""
+    normal = [j for j, lb in enumerate(table.labels) if is_normal_label(lb)]
+    if not normal:
+        return table
+    names = [table.labels[j] for j in normal]
+    if spec not in (None, "", "all", ABNORMAL):
+        raise LabelFileError(table.source, f"--labels names {', '.join(names)}, the absence of "
+                             "findings, not a finding to learn",
+                             "leave it out (an image with no finding is normal), use --labels "
+                             "abnormal, or --task single-label where normal is a class")
+    if len(normal) == len(table.labels):
+        raise LabelFileError(table.source, f"no finding column besides {', '.join(names)}",
+                             "add one 0/1 column per finding")
+    log.info("multi-label: %s is the absence of findings, not a label; it is not trained",
+             ", ".join(repr(n) for n in names))
+    keep = [j for j in range(len(table.labels)) if j not in normal]
+    return replace(table, labels=tuple(table.labels[j] for j in keep), y=table.y[:, keep])
 
 
 def select_labels(table: LabelTable, spec: str | None) -> LabelTable:

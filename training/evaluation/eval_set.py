@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from chexnet.inference.package.card import label_key
 from chexnet.training.data.labels import LabelTable
 from chexnet.training.evaluation.inputs import EvalInputError, PredictionTable, match_ids
 
@@ -51,7 +52,11 @@ def _examples(names, n: int = 5) -> list[str]:
 def align(preds: PredictionTable, truth: LabelTable) -> EvalSet:
     """The images and labels present on both sides, with what was left out, and why."""
     pi, ti = match_ids(preds.ids, truth.ids)
-    common = [lb for lb in truth.labels if lb in preds.labels]
+    # labels match in any case and with spaces, "_" or "-"; they are named as the model names
+    # them, in the label file's order
+    predicted = {label_key(lb): lb for lb in preds.labels}
+    truth_cols = [lb for lb in truth.labels if label_key(lb) in predicted]
+    common = [predicted[label_key(lb)] for lb in truth_cols]
     if len(pi) == 0:
         raise EvalInputError(truth.source, f"no image of the label file is among the "
                              f"{len(preds.ids)} predicted images (e.g. {_examples(preds.ids, 3)})",
@@ -66,7 +71,8 @@ def align(preds: PredictionTable, truth: LabelTable) -> EvalSet:
         "predictions_without_labels_examples": _examples(preds.ids[i] for i in pred_only),
         "labels_without_predictions": len(truth_only),
         "labels_without_predictions_examples": _examples(truth.ids[i] for i in truth_only),
-        "label_columns_without_predictions": [lb for lb in truth.labels if lb not in common],
+        "label_columns_without_predictions": [lb for lb in truth.labels
+                                              if lb not in truth_cols],
         "predicted_labels_without_truth": [lb for lb in preds.labels if lb not in common]}
     if pred_only:
         notes.append(f"{len(pred_only)} predicted image(s) are not in the label file and were "
@@ -79,7 +85,7 @@ def align(preds: PredictionTable, truth: LabelTable) -> EvalSet:
                        "not evaluated")):
         if dropped[key]:
             notes.append(f"{what}: {', '.join(dropped[key])}")
-    y = truth.y[ti][:, [truth.labels.index(lb) for lb in common]]
+    y = truth.y[ti][:, [truth.labels.index(lb) for lb in truth_cols]]
     probs = preds.probs[pi][:, [preds.labels.index(lb) for lb in common]]
     return EvalSet(tuple(truth.ids[i] for i in ti), tuple(truth.patients[i] for i in ti),
                    tuple(common), y, probs, notes, dropped)

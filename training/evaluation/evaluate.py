@@ -1,6 +1,7 @@
 """``chexnet eval``: join predictions (a CSV, or a model run) with labels, compute every metric,
 compare with radiologists and boxes where given, and write metrics.json, report.md and ROC
-plots.
+plots. Without a predictions CSV the model runs: ``--model``, else the one rule every command
+follows (the user's default model, else the bundled one: :func:`resolve_model`).
 
 The flow is here; the parts are :mod:`.eval_set` (joining), :mod:`.metrics_summary`,
 :mod:`.thresholds`, :mod:`.tta_comparison`, :mod:`.localisation`, :mod:`.reader_study` and
@@ -26,6 +27,7 @@ from chexnet.training.evaluation.eval_set import EvalSet, align, restrict_to_lis
 from chexnet.training.evaluation.inputs import EvalInputError
 from chexnet.training.evaluation.localisation import pointing_game
 from chexnet.training.evaluation.metrics_summary import compute_metrics
+from chexnet.training.evaluation.published import published_comparison
 from chexnet.training.evaluation.reader_study import compare_with_readers
 from chexnet.training.evaluation.thresholds import resolve_thresholds
 
@@ -36,8 +38,8 @@ class EvalOptions:
 
     labels: Path
     out: Path
-    predictions: Path | None = None
-    model: str | None = None
+    predictions: Path | None = None  # scores to evaluate; None: run the model
+    model: str | None = None  # None (and no predictions): the user's default, else bundled
     data: Path | None = None
     thresholds: str | None = None  # "card", a number, or None for the default
     thresholds_from: str | None = None
@@ -53,6 +55,7 @@ class EvalOptions:
     images: Path | None = None  # a list of image names (e.g. test_list.txt) to restrict to
     tta: str | None = None  # test-time augmentation with --model; None: the model card's
     task: str | None = None  # multi-label / single-label; None: the model card's, else multi
+    labels_found_in_data: bool = False  # --labels was the Data_Entry file found in --data
 
 
 @dataclass
@@ -81,7 +84,7 @@ def evaluate(opts: EvalOptions) -> EvalResult:
     if opts.images is not None:
         truth, list_note = restrict_to_list(truth, opts.images)
     boxes = eval_io.read_bboxes(opts.bbox) if opts.bbox else []
-    scored = _score_with_model(opts, truth, boxes) if opts.model else None
+    scored = _score_with_model(opts, truth, boxes) if opts.predictions is None else None
     preds = (scored.run.predictions if scored is not None
              else eval_io.read_predictions(opts.predictions))
     card = scored.card if scored is not None else None
@@ -92,9 +95,12 @@ def evaluate(opts: EvalOptions) -> EvalResult:
         data.notes.insert(0, list_note)
     if scored is not None:
         _note_unscored(data, truth, scored.run)
-    thresholds, source = resolve_thresholds(data.labels, card, opts.thresholds,
-                                            opts.thresholds_from)
-    result = compute_metrics(data, thresholds, opts.bootstrap, opts.seed, task=task)
+    thresholds, source, rules = resolve_thresholds(data.labels, card, opts.thresholds,
+                                                   opts.thresholds_from)
+    published = published_comparison(preds.labels, eval_io.label_file_layout(opts.labels),
+                                      data.ids)
+    result = compute_metrics(data, thresholds, opts.bootstrap, opts.seed, task=task,
+                             published=published, threshold_rules=rules)
     if task == "single-label":
         confusion.plot_confusion(opts.out / "confusion.png", result["confusion"])
         result["confusion"]["figure"] = "confusion.png"
@@ -104,7 +110,12 @@ def evaluate(opts: EvalOptions) -> EvalResult:
     result["inputs"] = {"labels": str(opts.labels), "predictions": _str(opts.predictions),
                         "model": scored.info if scored is not None else None,
                         "data": _str(opts.data), "readers": _str(opts.readers),
-                        "bbox": _str(opts.bbox)}
+                        "bbox": _str(opts.bbox),
+                        "labels_found_in_data": opts.labels_found_in_data,
+                        "predictions_model": ({"sha256": list(preds.model_sha256),
+                                               "demo": preds.model_demo}
+                                              if scored is None and preds.model_sha256
+                                              else None)}
     result["dropped"] = data.dropped
     result["notes"] = data.notes
     if boxes:
@@ -114,7 +125,8 @@ def evaluate(opts: EvalOptions) -> EvalResult:
                                     opts.seed) if opts.readers else None)
     files = report.write_outputs(opts.out, data, result, readers)
     if scored is not None:
-        eval_io.write_predictions(opts.out / "predictions.csv", scored.run.predictions)
+        eval_io.write_predictions(opts.out / "predictions.csv", scored.run.predictions,
+                                  scored.info["sha256"], scored.info["demo"])
         files.append(opts.out / "predictions.csv")
     return EvalResult(result, readers[0].summary if readers else None, files,
                       scored.run.unreadable if scored is not None else [])
@@ -124,11 +136,12 @@ def _score_with_model(opts: EvalOptions, truth: LabelTable, boxes: list[eval_io.
                       ) -> _ModelScores:
     """Run ``opts.model`` on the label file's images (CAMs kept for boxed ones), and again
     without test-time augmentation when it uses some, timing both."""
-    engine = Engine(resolve_model(opts.model), device=opts.device,
-                    batch_size=opts.batch_size, tta=opts.tta)
+    package = resolve_model(opts.model)
+    engine = Engine(package, device=opts.device, batch_size=opts.batch_size, tta=opts.tta)
     card = engine.card
     info = {"name": card.name, "version": card.version, "sha256": engine.sha256,
-            "demo": card.demo, "provider": engine.providers[0], "tta": engine.tta}
+            "demo": card.demo, "provider": engine.providers[0], "tta": engine.tta,
+            "path": str(package.path), "chosen_by": package.chosen_by}
     if opts.data is None and not truth.paths:
         raise EvalInputError(truth.source, "names images but gives no paths to them",
                              "give --data DIR with the image files")

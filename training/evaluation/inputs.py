@@ -18,6 +18,7 @@ import numpy as np
 from chexnet.inference.errors import ChexnetInputError
 from chexnet.inference.io.dicom_reader import DEFAULT_MAX_PIXELS
 from chexnet.inference.io.study import iter_files, load_image
+from chexnet.training.data.dataset import DATA_ENTRY_NAMES
 from chexnet.training.data.labels import LabelFileError, LabelTable, read_label_file
 from chexnet.training.evaluation.radiologist_reads import (
     IMAGE_COLUMN,
@@ -29,7 +30,13 @@ from chexnet.training.evaluation.radiologist_reads import (
 log = logging.getLogger(__name__)
 
 ID_COLUMNS = ("Image Index", "Image ID", "path")
-NON_LABEL_COLUMNS = {"Patient ID", "patient_id", "Follow-up #"}
+#: predictions.csv's columns naming the model that made each row (``chexnet eval --model``).
+MODEL_SHA_COLUMN, MODEL_DEMO_COLUMN = "model_sha256", "model_demo"
+NON_LABEL_COLUMNS = {"Patient ID", "patient_id", "Follow-up #", MODEL_SHA_COLUMN,
+                     MODEL_DEMO_COLUMN}
+#: The NIH box list's names that are not ChestX-ray14 spellings.
+BOX_LABEL_ALIASES = {"infiltrate": "Infiltration"}
+_TRUE = {"true", "1", "yes"}
 
 
 class EvalInputError(LabelFileError):
@@ -38,12 +45,17 @@ class EvalInputError(LabelFileError):
 
 @dataclass(frozen=True)
 class PredictionTable:
-    """Probabilities [N, C] per image id, labels in ChestX-ray14 spelling."""
+    """Probabilities [N, C] per image id; ChestX-ray14 labels in their NIH spelling, other
+    labels as named."""
 
     ids: tuple[str, ...]
     labels: tuple[str, ...]
     probs: np.ndarray
     source: Path | None = None
+    #: the model that made the predictions, where the CSV says (``model_sha256`` and
+    #: ``model_demo`` columns): its distinct sha256s, and whether any row is a demo model's
+    model_sha256: tuple[str, ...] = ()
+    model_demo: bool | None = None
 
 
 def _header(path: Path) -> list[str]:
@@ -63,9 +75,29 @@ def _data_rows(path: Path):
                 yield line_no, rec
 
 
+def label_file_layout(path: str | Path) -> str:
+    """``nih-data-entry`` (Image Index + Finding Labels), ``nih-expert-labels`` (the YES/NO
+    Image ID layout of the NIH expert labels) or ``generic``."""
+    header = _header(Path(path))
+    if "Image Index" in header and "Finding Labels" in header:
+        return "nih-data-entry"
+    if IMAGE_COLUMN in header and "Image Index" not in header:
+        return "nih-expert-labels"
+    return "generic"
+
+
+def find_label_file(data_dir: Path) -> tuple[Path | None, list[Path]]:
+    """The NIH label file in ``data_dir`` (``Data_Entry_2017*.csv``; the v2020 one first) and
+    every candidate found."""
+    found = sorted(data_dir.glob("Data_Entry_2017*.csv"))
+    preferred = [data_dir / n for n in DATA_ENTRY_NAMES if (data_dir / n).is_file()]
+    return (preferred or found or [None])[0], found
+
+
 def load_truth(path: str | Path) -> LabelTable:
     """An NIH Data_Entry CSV, a generic path + 0/1 CSV, or a ``test_labels.csv`` YES/NO file
-    (recognised by its header); label names in ChestX-ray14 spelling."""
+    (recognised by its header); ChestX-ray14 label names in their NIH spelling, other names as
+    written."""
     path = Path(path)
     header = _header(path)
     if READER_COLUMN in header:
@@ -98,7 +130,9 @@ def read_predictions(path: str | Path) -> PredictionTable:
         raise EvalInputError(path, f"label columns {[header[i] for i in cols]} are missing or "
                              "repeat a finding", "give one probability column per label")
     i_id = header.index(id_col)
-    ids, rows, seen = [], [], set()
+    i_sha = header.index(MODEL_SHA_COLUMN) if MODEL_SHA_COLUMN in header else None
+    i_demo = header.index(MODEL_DEMO_COLUMN) if MODEL_DEMO_COLUMN in header else None
+    ids, rows, seen, shas, demo = [], [], set(), {}, None
     for line_no, rec in _data_rows(path):
         try:
             values = [float(rec[i]) for i in cols]
@@ -115,17 +149,28 @@ def read_predictions(path: str | Path) -> PredictionTable:
         seen.add(name)
         ids.append(name)
         rows.append(values)
+        if i_sha is not None and i_sha < len(rec) and rec[i_sha].strip():
+            shas.setdefault(rec[i_sha].strip(), line_no)
+        if i_demo is not None and i_demo < len(rec) and rec[i_demo].strip():
+            demo = bool(demo) or rec[i_demo].strip().lower() in _TRUE
     if not ids:
         raise EvalInputError(path, "no rows", "the predictions CSV lists no images")
-    return PredictionTable(tuple(ids), labels, np.asarray(rows, dtype=np.float64), path)
+    return PredictionTable(tuple(ids), labels, np.asarray(rows, dtype=np.float64), path,
+                           tuple(shas), demo)
 
 
-def write_predictions(path: Path, table: PredictionTable) -> None:
+def write_predictions(path: Path, table: PredictionTable, model_sha256: str | None = None,
+                      model_demo: bool | None = None) -> None:
+    """``Image Index``, one probability column per label and, with a model, the columns
+    ``model_sha256`` and ``model_demo`` (true/false) last; :func:`read_predictions` reads both
+    this and the older layout without them."""
+    model = [] if model_sha256 is None else [model_sha256, "true" if model_demo else "false"]
     with open(path, "w", newline="", encoding="utf-8") as fh:
         out = csv.writer(fh)
-        out.writerow(["Image Index", *table.labels])
+        out.writerow(["Image Index", *table.labels,
+                      *([MODEL_SHA_COLUMN, MODEL_DEMO_COLUMN] if model else [])])
         for name, row in zip(table.ids, table.probs, strict=True):
-            out.writerow([name, *(f"{v:.7g}" for v in row)])
+            out.writerow([name, *(f"{v:.7g}" for v in row), *model])
 
 
 def match_ids(left: Sequence[str], right: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -180,7 +225,8 @@ def read_bboxes(path: str | Path) -> list[Box]:
         if len(rec) < 6 or w <= 0 or h <= 0:
             raise EvalInputError(path, f"line {line_no}: a box needs x, y and a positive "
                                  "w and h", "fix the row or remove it")
-        boxes.append(Box(rec[0].strip(), canonical_label(rec[1]), x, y, w, h))
+        label = BOX_LABEL_ALIASES.get(rec[1].strip().casefold(), canonical_label(rec[1]))
+        boxes.append(Box(rec[0].strip(), label, x, y, w, h))
     if not boxes:
         raise EvalInputError(path, "no boxes", "the box list is empty")
     return boxes

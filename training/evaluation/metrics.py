@@ -2,12 +2,12 @@
 
 No torch and no file I/O, so the evaluation CLI, training and export share them.
 
-- CheXNet (Rajpurkar et al. 2017): per-class AUROC, with 95% bootstrap confidence intervals
-  that resample *patients* (an image never leaves its patient), F1 at an operating point.
-- The hospital CAD paper (sensitivity, specificity, top-3 sensitivity, per-image average
-  precision): see :func:`top_k_sensitivity` and :func:`per_image_average_precision`.
-- Normal vs abnormal: abnormal score = the highest finding probability, truth = any finding.
-- CAM localisation: :func:`pointing_game_hit`.
+- CheXNet (Rajpurkar et al. 2017): per-class AUROC, with 95% bootstrap CIs that resample
+  *patients* (an image never leaves its patient), F1 at an operating point.
+- The hospital CAD paper: top-3 sensitivity, per-image average precision.
+- Normal vs abnormal: score = the highest finding probability, truth = any finding.
+
+(CAM localisation, the pointing game: :mod:`.localisation`.)
 
 Arrays are ``y`` [N, C] of 0/1 truth and ``probs`` [N, C] of scores, one row per image.
 """
@@ -189,6 +189,15 @@ def _candidate_points(y: np.ndarray, s: np.ndarray):
     return s_sorted[last], tp, fp
 
 
+def threshold_fallback(y: np.ndarray, rule: str = "max_f1") -> str | None:
+    """Why :func:`choose_thresholds` keeps 0.5 for a class with truth ``y`` under ``rule``
+    ("no positives", "no negatives"), or None when the rule chooses its threshold."""
+    n_pos = int(np.count_nonzero(y))
+    if n_pos == 0:
+        return "no positives"
+    return "no negatives" if rule == "youden" and n_pos == len(y) else None
+
+
 def choose_thresholds(y_true: np.ndarray, probs: np.ndarray, rule: str = "max_f1",
                       labels: Sequence[str] | None = None) -> np.ndarray:
     """Per-class operating thresholds (a finding is called when ``prob >= threshold``).
@@ -212,8 +221,9 @@ def choose_thresholds(y_true: np.ndarray, probs: np.ndarray, rule: str = "max_f1
     for c in range(n_cls):
         yc, sc = y[:, c], np.asarray(probs[:, c], dtype=np.float64)
         n_pos, n_neg = int(yc.sum()), int((~yc).sum())
-        if n_pos == 0 or (rule == "youden" and n_neg == 0):
-            fallback.append(names[c])
+        why = threshold_fallback(yc, rule)
+        if why is not None:
+            fallback.append(f"{names[c]} ({why})")
             continue
         thr, tp, fp = _candidate_points(yc, sc)
         score = (f1_from_counts(tp, fp, n_pos - tp) if rule == "max_f1"
@@ -221,9 +231,8 @@ def choose_thresholds(y_true: np.ndarray, probs: np.ndarray, rule: str = "max_f1
         best = np.nanmax(score)  # ties (up to rounding) go to the highest threshold
         out[c] = thr[int(np.flatnonzero(score >= best - 1e-12)[0])]
     if fallback:
-        log.warning("choose_thresholds(%s): no threshold can be chosen for %s (no positive or "
-                    "no negative images); using %.1f", rule, ", ".join(fallback),
-                    DEFAULT_THRESHOLD)
+        log.warning("choose_thresholds(%s): no threshold can be chosen for %s; using %.1f",
+                    rule, ", ".join(fallback), DEFAULT_THRESHOLD)
     return out
 
 
@@ -274,27 +283,3 @@ def top_k_sensitivity(y: np.ndarray, probs: np.ndarray, k: int = 3
 def abnormal_truth_and_score(y: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Normal vs abnormal: truth = any finding, score = the highest finding probability."""
     return np.atleast_2d(y).max(axis=1).astype(np.uint8), np.atleast_2d(probs).max(axis=1)
-
-
-# --- CAM localisation ---------------------------------------------------------------------------
-
-def pointing_game_hit(heatmap: np.ndarray, box: Sequence[float], tolerance: float = 0.0) -> bool:
-    """Pointing game (Zhang et al., ECCV 2016): is the heat map's peak inside the box?
-
-    ``heatmap`` [H, W] on the image grid (NaN where the model saw nothing, as
-    :func:`chexnet.inference.render.cam.cam_on_image` returns); ``box`` = (x, y, w, h) in the same
-    pixel coordinates, x along columns. The peak pixel's centre must lie within the box grown
-    by ``tolerance`` pixels on each side. A flat map points nowhere and counts as a miss.
-    """
-    heat = np.asarray(heatmap, dtype=np.float64)
-    finite = np.isfinite(heat)
-    if not finite.any():
-        raise ValueError("the heat map has no finite value")
-    values = np.where(finite, heat, -np.inf)
-    if np.nanmax(heat) == np.nanmin(heat):
-        return False
-    row, col = np.unravel_index(int(np.argmax(values)), heat.shape)
-    x, y, w, h = (float(v) for v in box)
-    cx, cy = col + 0.5, row + 0.5
-    return (x - tolerance <= cx <= x + w + tolerance) and (y - tolerance <= cy <= y + h
-                                                           + tolerance)

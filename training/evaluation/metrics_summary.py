@@ -6,26 +6,38 @@ from __future__ import annotations
 
 import numpy as np
 
+from chexnet.training.data.labels import finding_columns
 from chexnet.training.evaluation import confusion, metrics
 from chexnet.training.evaluation.eval_set import EvalSet
-from chexnet.training.evaluation.outputs import PUBLISHED_CHEXNET_AUROC
+from chexnet.training.evaluation.published import published_auroc
 
 TOP_K = 3
 
 
 def compute_metrics(data: EvalSet, thresholds: np.ndarray, n_resamples: int = 1000,
-                    seed: int = 0, level: float = 0.95, task: str = "multi-label") -> dict:
+                    seed: int = 0, level: float = 0.95, task: str = "multi-label",
+                    published: dict | None = None, threshold_rules: list[str] | None = None
+                    ) -> dict:
     """Everything metrics.json holds about the model on ``data`` (inputs and notes aside).
     ``task`` picks the confusion matrix: K x K of the argmax (single-label) or per-label 2 x 2
-    at the thresholds (multi-label)."""
+    at the thresholds (multi-label). ``published`` (:func:`.published.published_comparison`)
+    says whether the paper's AUROCs stand beside the model's; ``threshold_rules``, how each
+    label's threshold was chosen.
+
+    Normal / No Finding is the absence of findings: the ranking metrics (per-image AP, top-3)
+    and the abnormal score leave it out."""
     y, probs, labels = data.y, data.probs, data.labels
-    abn_y, abn_s = metrics.abnormal_truth_and_score(y, probs)
+    published = published or {"made": False, "reason": "not asked for"}
+    finding = finding_columns(labels)
+    fy, fp = y[:, finding], probs[:, finding]
+    abn_y, abn_s = _abnormal(fy, fp)
     boot = None
     if n_resamples:
         boot = metrics.bootstrap_auroc(np.column_stack([y, abn_y]),
                                        np.column_stack([probs, abn_s]), data.patients,
                                        n_resamples, seed, level)
-    top3, top3_all = metrics.top_k_sensitivity(y, probs, TOP_K)
+    top3 = np.full(len(labels), np.nan)
+    top3[finding], top3_all = metrics.top_k_sensitivity(fy, fp, TOP_K)
     per_class, defined = {}, []
     for c, label in enumerate(labels):
         stats = metrics.binary_stats(y[:, c], probs[:, c] >= thresholds[c])
@@ -37,7 +49,9 @@ def compute_metrics(data: EvalSet, thresholds: np.ndarray, n_resamples: int = 10
                  "specificity": stats["specificity"], "ppv": stats["ppv"], "f1": stats["f1"],
                  "counts": {k: stats[k] for k in ("tp", "fp", "fn", "tn")},
                  "top3_sensitivity": None if np.isnan(top3[c]) else float(top3[c]),
-                 "published_chexnet_auroc": PUBLISHED_CHEXNET_AUROC.get(label)}
+                 "published_chexnet_auroc": published_auroc(label, published)}
+        if threshold_rules is not None:
+            entry["threshold_rule"] = threshold_rules[c]
         if reason is None:
             defined.append(c)
             if boot is not None:
@@ -45,8 +59,8 @@ def compute_metrics(data: EvalSet, thresholds: np.ndarray, n_resamples: int = 10
         else:
             entry["auroc_reason"] = reason
         per_class[label] = entry
-    ap = metrics.per_image_average_precision(y, probs)
-    multi = y.sum(axis=1) >= 2
+    ap = metrics.per_image_average_precision(fy, fp)
+    multi = fy.sum(axis=1) >= 2
     abn_reason = metrics.undefined_auroc_reason(abn_y)
     return {
         "n_images": len(data.ids), "n_patients": metrics.patient_codes(data.patients)[1],
@@ -68,14 +82,24 @@ def compute_metrics(data: EvalSet, thresholds: np.ndarray, n_resamples: int = 10
         "abnormal_auroc": metrics.auroc(abn_y, abn_s),
         "abnormal_auroc_ci": _ci(boot.ci(len(labels))) if boot and abn_reason is None else None,
         "abnormal_auroc_reason": abn_reason,
-        "abnormal_definition": "score = highest finding probability; truth = any finding",
+        "abnormal_definition": "score = highest finding probability; truth = any finding"
+                               + ("" if len(finding) == len(labels) else
+                                  " (normal / No Finding is not a finding)"),
         "n_abnormal": int(abn_y.sum()),
         "bootstrap": {"n_resamples": n_resamples, "seed": seed, "level": level,
                       "unit": "patient", "method": "percentile"},
         "task": task,
+        "published_comparison": published,
         "confusion": (confusion.single_label_confusion(y, probs, labels)
                       if task == "single-label" else confusion.multi_label_confusion(per_class)),
     }
+
+
+def _abnormal(y: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Truth and score of normal vs abnormal over the finding columns (none: no finding)."""
+    if y.shape[1] == 0:
+        return np.zeros(len(y), dtype=np.uint8), np.zeros(len(y))
+    return metrics.abnormal_truth_and_score(y, probs)
 
 
 def _ci(interval: tuple[float, float] | None) -> list[float] | None:

@@ -13,18 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from chexnet.training.evaluation import confusion, metrics
+from chexnet.training.data.labels import finding_columns
+from chexnet.training.evaluation import confusion, metrics, published
 from chexnet.training.evaluation import roc_plots as report_plots
 from chexnet.training.evaluation import tta_comparison as eval_tta
-from chexnet.training.evaluation.markdown import md_escape
+from chexnet.training.evaluation.markdown import chosen_by_text, md_escape, plural
 
-#: CheXNet paper (Rajpurkar et al. 2017), Table 2: AUROC on the ChestX-ray14 official test set.
-PUBLISHED_CHEXNET_AUROC = {
-    "Atelectasis": 0.8094, "Cardiomegaly": 0.9248, "Effusion": 0.8638, "Infiltration": 0.7345,
-    "Mass": 0.8676, "Nodule": 0.7802, "Pneumonia": 0.7680, "Pneumothorax": 0.8887,
-    "Consolidation": 0.7901, "Edema": 0.8878, "Emphysema": 0.9371, "Fibrosis": 0.8047,
-    "Pleural_Thickening": 0.8062, "Hernia": 0.9164,
-}
 
 def _json_ready(value):
     if isinstance(value, dict):
@@ -70,7 +64,8 @@ def write_outputs(out: Path, data, result: dict, readers=None) -> list[Path]:
     ``data`` is the evaluated set (ids, patients, labels, y, probs); ``readers`` is
     ``(ReaderComparison, probs aligned to it, labels)`` or None."""
     out.mkdir(parents=True, exist_ok=True)
-    abn_y, abn_s = metrics.abnormal_truth_and_score(data.y, data.probs)
+    cols = finding_columns(data.labels)
+    abn_y, abn_s = metrics.abnormal_truth_and_score(data.y[:, cols], data.probs[:, cols])
     abn_entry = {"auroc": result["abnormal_auroc"], "auroc_ci": result["abnormal_auroc_ci"],
                  "auroc_reason": result["abnormal_auroc_reason"], "threshold": None}
     figs = report_plots.plot_class_rocs(out / "roc", data.y, data.probs, data.labels,
@@ -99,12 +94,22 @@ def report_lines(m: dict, readers: dict | None = None) -> list[str]:
     if model:
         lines.append(f"- Model: {md_escape(model['name'])} {md_escape(model['version'])} "
                      f"(sha256 {md_escape(model['sha256'][:12])}, {md_escape(model['provider'])})"
+                     + (f", {chosen_by_text(model['chosen_by'])}" if model.get("chosen_by")
+                        else "")
                      + (" — **DEMO model: its scores mean nothing clinically**"
                         if model.get("demo") else ""))
     for key, name in (("predictions", "Predictions"), ("data", "Images"), ("labels", "Labels"),
                       ("readers", "Radiologist reads"), ("bbox", "Boxes")):
         if inputs.get(key):
-            lines.append(f"- {name}: {md_escape(inputs[key])}")
+            lines.append(f"- {name}: {md_escape(inputs[key])}"
+                         + (" (found in the --data folder)" if key == "labels"
+                            and inputs.get("labels_found_in_data") else ""))
+    made_by = inputs.get("predictions_model")
+    if made_by:
+        lines.append(f"- Predictions made by: model sha256 "
+                     f"{', '.join(md_escape(h[:12]) for h in made_by['sha256'])}"
+                     + (" — **DEMO model: its scores mean nothing clinically**"
+                        if made_by.get("demo") else ""))
     lines += [f"- Images evaluated: {m['n_images']} from {m['n_patients']} patients",
               f"- Thresholds: {md_escape(m.get('thresholds_source', ''))}", ""]
     if m.get("notes"):
@@ -114,7 +119,7 @@ def report_lines(m: dict, readers: dict | None = None) -> list[str]:
     lines += _auroc_section(m) + _operating_section(m) + _ranking_section(m)
     if m.get("confusion"):
         lines += confusion.report_lines(m["confusion"])
-    lines += _published_section(m)
+    lines += published.report_lines(m, _table)
     if m.get("pointing_game"):
         lines += _pointing_section(m["pointing_game"])
     if readers:
@@ -133,7 +138,7 @@ def _auroc_section(m: dict) -> list[str]:
              f"{boot['seed']}; percentile method).", ""]
     lines += _table(["Finding", "Positives", "Negatives", "AUROC", "95% CI"], rows)
     lines.append(f"**Mean AUROC: {_f(m['mean_auroc'], 4)}** (95% CI {_ci(m['mean_auroc_ci'], 4)}) "
-                 f"over {len(m['mean_auroc_over'])} classes.")
+                 f"over {plural(len(m['mean_auroc_over']), 'class')}.")
     if m["mean_auroc_excluded"]:
         lines.append(" Excluded (AUROC undefined): " + ", ".join(
             f"{md_escape(lb)} ({md_escape(r)})" for lb, r in m["mean_auroc_excluded"].items())
@@ -149,15 +154,17 @@ def _auroc_section(m: dict) -> list[str]:
 
 
 def _operating_section(m: dict) -> list[str]:
-    rows = [[md_escape(lb), _f(e["threshold"]), _f(e["sensitivity"]), _f(e["specificity"]),
-             _f(e["ppv"]), _f(e["f1"]), _f(e["top3_sensitivity"])]
+    rows = [[md_escape(lb), _f(e["threshold"]), md_escape(e.get("threshold_rule", "")),
+             _f(e["sensitivity"]), _f(e["specificity"]), _f(e["ppv"]), _f(e["f1"]),
+             _f(e["top3_sensitivity"])]
             for lb, e in m["per_class"].items()]
     return ["## At the operating thresholds", "",
             "A finding is called when its probability is at least the threshold. Top-3 "
             "sensitivity: the share of the finding's positive images where it is among the "
-            "image's 3 most probable findings.", "",
-            *_table(["Finding", "Threshold", "Sensitivity", "Specificity", "PPV", "F1",
-                     "Top-3 sensitivity"], rows)]
+            "image's 3 most probable findings (normal / No Finding is not a finding: it is not "
+            "ranked).", "",
+            *_table(["Finding", "Threshold", "Threshold chosen by", "Sensitivity",
+                     "Specificity", "PPV", "F1", "Top-3 sensitivity"], rows)]
 
 
 def _ranking_section(m: dict) -> list[str]:
@@ -167,7 +174,8 @@ def _ranking_section(m: dict) -> list[str]:
             f"{m['per_image_average_precision_n_images']} images with at least one finding "
             "(findings ranked by probability; an image's AP is the mean, over its true "
             "findings, of the true findings ranked at or above it divided by its rank; images "
-            "without a finding are left out).",
+            "without a finding are left out; normal / No Finding is the absence of findings, "
+            "never ranked or counted as one).",
             f"- The same over the {m['per_image_average_precision_multi_label_n_images']} images "
             f"with two or more findings (the paper's multi-disease task): "
             f"{_f(m['per_image_average_precision_multi_label'])}.",
@@ -175,33 +183,17 @@ def _ranking_section(m: dict) -> list[str]:
             f"{_f(top3['overall'])}.", ""]
 
 
-def _published_section(m: dict) -> list[str]:
-    rows = []
-    for lb, e in m["per_class"].items():
-        ref = PUBLISHED_CHEXNET_AUROC.get(lb)
-        if ref is None:
-            continue
-        diff = None if e["auroc"] is None else e["auroc"] - ref
-        rows.append([md_escape(lb), _f(e["auroc"], 4), f"{ref:.4f}",
-                     "–" if diff is None else f"{diff:+.4f}"])
-    if not rows:
-        return []
-    return ["## Against the published CheXNet", "",
-            "CheXNet's AUROCs are those of its paper (Rajpurkar et al. 2017, Table 2) on the "
-            "ChestX-ray14 official test set. **This evaluation uses a different set of images "
-            "and labels, so the comparison is indicative only**: a difference here is not a "
-            "measured difference between the models.", "",
-            *_table(["Finding", "This model", "CheXNet (paper)", "Difference"], rows)]
-
-
 def _pointing_section(pg: dict) -> list[str]:
     rows = [[md_escape(lb), str(e["n_boxes"]), str(e["hits"]), _f(e["hit_rate"])]
             for lb, e in pg["per_class"].items()]
     skipped = ", ".join(f"{n} ({k.replace('_', ' ')})" for k, n in pg["skipped_boxes"].items()
                         if n) or "none"
+    tolerance = pg.get("tolerance_px") or 0
+    where = ("inside the radiologist's box" if tolerance <= 0 else
+             f"inside the radiologist's box or within {tolerance:g} px of it")
     return ["## Localisation: CAM pointing game", "",
             "A box is hit when the peak of that finding's class activation map, mapped onto "
-            f"the image, lies inside the radiologist's box. Overall hit rate "
+            f"the image, lies {where}. Overall hit rate "
             f"{_f(pg['hit_rate'])} over {pg['n_boxes']} boxes; boxes skipped: {skipped}.", "",
             *_table(["Finding", "Boxes", "Hits", "Hit rate"], rows)]
 

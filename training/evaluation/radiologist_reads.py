@@ -33,20 +33,19 @@ from chexnet.training.evaluation import metrics
 
 IMAGE_COLUMN, PATIENT_COLUMN, READER_COLUMN = "Image ID", "Patient ID", "Reader ID"
 _VALUES = {"YES": 1, "NO": 0, "1": 1, "0": 0, "TRUE": 1, "FALSE": 0}
-_ALIASES = {"infiltrate": "Infiltration", "pleural effusion": "Effusion"}
 
 
 def _key(name: str) -> str:
     return re.sub(r"[\s_\-]+", " ", name).strip().casefold()
 
 
-_CANONICAL = {_key(lb): lb for lb in CHESTXRAY14_LABELS} | _ALIASES
+_CANONICAL = {_key(lb): lb for lb in CHESTXRAY14_LABELS}
 
 
 def canonical_label(name: str) -> str:
-    """The ChestX-ray14 spelling of a finding name (``Pleural Thickening`` and
-    ``pleural_thickening`` become ``Pleural_Thickening``, ``Infiltrate`` of the NIH box list
-    becomes ``Infiltration``); other names are returned stripped."""
+    """The ChestX-ray14 spelling of a ChestX-ray14 finding name (``Pleural Thickening`` and
+    ``pleural_thickening`` become ``Pleural_Thickening``); every other name is returned
+    stripped, never renamed to an NIH name (``pleural effusion`` stays ``pleural effusion``)."""
     return _CANONICAL.get(_key(name), name.strip())
 
 

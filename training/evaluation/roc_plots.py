@@ -19,6 +19,7 @@ from chexnet.training.evaluation import metrics
 MODEL_COLOUR = "#1f77b4"
 READER_COLOURS = ("#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 MEAN_READER_COLOUR = "#ffd700"
+MODEL_POINT_COLOUR = MODEL_COLOUR  # the model's star: never a reader's colour
 
 
 def slug(text: str) -> str:
@@ -103,7 +104,8 @@ def plot_class_rocs(out_dir: Path, y: np.ndarray, probs: np.ndarray, labels, per
 
 def plot_reader_rocs(out_dir: Path, labels, probs: np.ndarray, comparison) -> dict[str, Path]:
     """Per finding: the model's ROC against each truth used, with every reader's (1 -
-    specificity, sensitivity) and the mean reader's as markers."""
+    specificity, sensitivity), the mean reader's, and the model's own operating point (its
+    threshold) on each curve as markers."""
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = comparison.summary
     readers = list(summary["comparison_readers"])
@@ -113,6 +115,7 @@ def plot_reader_rocs(out_dir: Path, labels, probs: np.ndarray, comparison) -> di
         fig = _new_figure((5.0, 5.0))
         ax = fig.add_subplot()
         curves = comparison.curves.get(label, [])
+        starred = False
         for k, (name, truth) in enumerate(curves):
             if metrics.undefined_auroc_reason(truth) is not None:
                 continue
@@ -122,6 +125,8 @@ def plot_reader_rocs(out_dir: Path, labels, probs: np.ndarray, comparison) -> di
             ax.plot(fpr, tpr, lw=1.0 if many else 1.6, alpha=0.6 if many else 1.0,
                     color=colour[readers[k]] if many else MODEL_COLOUR,
                     label=_plain(f"model vs {name} (AUROC {auc:.3f})"))
+            starred = _model_point(ax, truth, probs[:, c],
+                                   summary["per_finding"][label]["threshold"], starred)
         for reader, x, y, _truth in comparison.points.get(label, []):
             ax.plot([x], [y], "o", ms=7, color=colour[reader], markeredgecolor="black",
                     label=_plain(f"reader {reader}"))
@@ -138,3 +143,16 @@ def plot_reader_rocs(out_dir: Path, labels, probs: np.ndarray, comparison) -> di
         paths[label] = out_dir / f"{slug(label)}.png"
         fig.savefig(paths[label], bbox_inches="tight")
     return paths
+
+
+def _model_point(ax, truth: np.ndarray, scores: np.ndarray, threshold: float,
+                 in_legend: bool) -> bool:
+    """Mark the model's operating point against ``truth`` (its threshold's 1 - specificity,
+    sensitivity) with a star, in the legend once; returns whether the legend has it."""
+    op = metrics.binary_stats(truth, scores >= threshold)
+    if op["sensitivity"] is None or op["specificity"] is None:
+        return in_legend
+    ax.plot([1 - op["specificity"]], [op["sensitivity"]], "*", ms=14, color=MODEL_POINT_COLOUR,
+            markeredgecolor="black", zorder=5,
+            label="_nolegend_" if in_legend else f"model at its threshold {threshold:.3g}")
+    return True

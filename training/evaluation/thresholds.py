@@ -13,25 +13,33 @@ from chexnet.training.evaluation.radiologist_reads import canonical_label
 
 def resolve_thresholds(labels: tuple[str, ...], card: ModelCard | None = None,
                        value: str | None = None, from_package: str | None = None
-                       ) -> tuple[np.ndarray, str]:
-    """Per-label thresholds and where they came from. ``value``: ``--thresholds`` ("card", a
+                       ) -> tuple[np.ndarray, str, list[str]]:
+    """Per-label thresholds, where they came from, and per label how it was chosen (a card's
+    ``extra["threshold_rules"]``, where it has them). ``value``: ``--thresholds`` ("card", a
     number, or None for the default); ``from_package``: ``--thresholds-from``; ``card``: the
     ``--model``'s card, if any. A number applies to every label; "card" takes the
     ``from_package`` card, else ``card``; the default is the card's with either, else 0.5."""
     spec = value or ("card" if card is not None or from_package else None)
+    n = len(labels)
     if spec is None:
-        return np.full(len(labels), DEFAULT_THRESHOLD), f"{DEFAULT_THRESHOLD} for every label"
+        return (np.full(n, DEFAULT_THRESHOLD), f"{DEFAULT_THRESHOLD} for every label",
+                [f"{DEFAULT_THRESHOLD}: the default (no model card)"] * n)
     if spec != "card":
-        return np.full(len(labels), float(spec)), f"{float(spec):g} for every label (--thresholds)"
+        return (np.full(n, float(spec)), f"{float(spec):g} for every label (--thresholds)",
+                [f"--thresholds {float(spec):g}"] * n)
     if from_package:
         card = Engine(resolve_model(from_package), device="cpu").card
         where = f"--thresholds-from {from_package}"
     else:
-        where = "the --model package"
+        where = "the evaluated model"
     explicit = {canonical_label(lb): float(v) for lb, v in card.thresholds.items()}
+    card_rules = {canonical_label(lb): str(rule)
+                  for lb, rule in (card.extra.get("threshold_rules") or {}).items()}
     missing = [lb for lb in labels if lb not in explicit]
     values = np.array([explicit.get(lb, DEFAULT_THRESHOLD) for lb in labels])
+    rules = [card_rules.get(lb, "model card") if lb in explicit
+             else f"{DEFAULT_THRESHOLD}: not in the model card" for lb in labels]
     source = f"model card of {where} ({card.name} {card.version}; rule: {card.threshold_rule})"
     if missing:
         source += f"; {DEFAULT_THRESHOLD} for labels the card lacks: {', '.join(missing)}"
-    return values, source
+    return values, source, rules

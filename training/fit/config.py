@@ -12,6 +12,14 @@ from dataclasses import asdict, dataclass, field
 from chexnet.inference.preprocessing import PreprocessSpec
 
 BALANCE_MODES = ("none", "pos_weight", "oversample")
+#: Data loader worker processes when neither ``--workers`` nor ``--threads`` says otherwise.
+DEFAULT_WORKERS = 2
+
+
+def default_workers(threads: int | None) -> int:
+    """Data loader workers for ``--threads N`` (N - 1, at most :data:`DEFAULT_WORKERS`; 0 loads
+    in the training process), or :data:`DEFAULT_WORKERS` without it."""
+    return DEFAULT_WORKERS if threads is None else max(0, min(DEFAULT_WORKERS, threads - 1))
 
 
 @dataclass
@@ -21,7 +29,7 @@ class TrainConfig:
     epochs: int = 10
     lr: float = 1e-3
     batch_size: int = 16
-    workers: int = 2
+    workers: int = DEFAULT_WORKERS
     balance: str = "none"
     init: str | None = None  # "imagenet:PATH"
     size: int = 224
@@ -37,6 +45,7 @@ class TrainConfig:
     min_per_class: int | None = None  # resampling (training split only), off by default
     max_normal: int | None = None
     normal_fraction: float | None = None
+    threads: int | None = None  # torch intra-op threads; None: torch's default (all cores)
     extra: dict = field(default_factory=dict)
 
     def spec(self) -> PreprocessSpec:
@@ -62,5 +71,7 @@ def check_config(config: TrainConfig) -> None:
     if config.normal_fraction is not None and not 0 < config.normal_fraction < 1:
         raise ValueError(f"--normal-fraction must be between 0 and 1, not "
                          f"{config.normal_fraction}")
+    if config.threads is not None and config.threads < 1:
+        raise ValueError(f"--threads must be at least 1, not {config.threads}")
     if config.init and not config.init.startswith("imagenet:"):
         raise ValueError(f"--init {config.init}: expected imagenet:PATH")

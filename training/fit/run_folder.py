@@ -2,7 +2,8 @@
 
 ```
 run/
-  run.json              config, data summary and split rule, status, best epoch, git commit
+  run.json              config, data summary and split rule, status, best epoch, git commit,
+                        processes and devices (distributed), CPU threads
   metrics.jsonl         one line per epoch (losses, lr, validation AUROCs, images/s)
   splits/{train,val,test}_list.txt
   best.pt               state dict of the lowest validation loss + what export needs
@@ -78,6 +79,10 @@ class RunFolder:
     @property
     def info(self) -> dict:
         return json.loads((self.path / "run.json").read_text())
+
+    def record(self, **fields: Any) -> None:
+        """Add or replace top-level fields of run.json."""
+        _write_json(self.path / "run.json", {**self.info, **fields})
 
     def mark(self, status: str, epoch: int, **extra: Any) -> None:
         info = self.info

@@ -6,18 +6,27 @@ run folder and builds the cache while the others wait, then every process opens 
 
 from __future__ import annotations
 
+import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch.distributed as dist
 
-from chexnet.training.data.cache import build_cache
+from chexnet.training.data.cache import (
+    LEGACY_CACHE_NAME,
+    ImageCache,
+    build_cache,
+    default_cache_dir,
+    legacy_cache_dir,
+)
 from chexnet.training.data.dataset import load_dataset
 from chexnet.training.fit.cam_model import check_init_file
 from chexnet.training.fit.config import TrainConfig, check_config
 from chexnet.training.fit.run_folder import RunFolder
 from chexnet.training.fit.train import init_distributed, train
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -50,16 +59,21 @@ def start_training(config: TrainConfig, data: Path, out: Path | None = None, *,
 
 
 def resume_training(run_dir: Path, *, cache_dir: Path | None = None,
-                    allow_missing: bool = False) -> TrainingOutcome:
+                    allow_missing: bool = False, threads: int | None = None
+                    ) -> TrainingOutcome:
     """Continue the run in ``run_dir`` from its last finished epoch, with its own config and
-    data."""
+    data; ``threads`` (``--threads``) replaces the run's torch thread count, which changes
+    only the speed."""
     rank, world = init_distributed()
     run = RunFolder(run_dir)
     if not (run.path / "run.json").is_file():
         raise FileNotFoundError(f"{run.path}: not a run folder (no run.json)")
     info = run.info
-    return _fit(TrainConfig(**info["config"]), Path(info["data_path"]), run_dir, rank, world,
-                cache_dir, allow_missing, [], new=False)
+    config = TrainConfig(**info["config"])
+    if threads is not None:
+        config = replace(config, threads=threads)
+    return _fit(config, Path(info["data_path"]), run_dir, rank, world, cache_dir,
+                allow_missing, [], new=False)
 
 
 def _fit(config: TrainConfig, data: Path, run_dir: Path, rank: int, world: int,
@@ -68,15 +82,32 @@ def _fit(config: TrainConfig, data: Path, run_dir: Path, rank: int, world: int,
     splits = load_dataset(data, labels=config.labels, val_fraction=config.val_fraction,
                           test_fraction=config.test_fraction, seed=config.seed,
                           allow_missing=allow_missing, report_dir=run_dir, task=config.task)
-    cache_dir = cache_dir or ((data if data.is_dir() else data.parent) / ".chexnet-cache")
     paths = [Path(p) for p in splits.table.paths]
     if rank == 0 and new:
         RunFolder.create(run_dir, config.to_dict(), splits, command_line, data_path=data)
-    if rank == 0:
-        build_cache(paths, config.spec(), cache_dir, workers=config.workers, report_dir=run_dir)
+    # Without --cache-dir: the user's cache folder, or an old cache in the data folder.
+    reuse = () if cache_dir is not None else (legacy_cache_dir(data),)
+    cache_dir = cache_dir or default_cache_dir()
+    cache = None
+    if rank == 0:  # builds it (the others wait), and is the one that says where it is
+        cache = build_cache(paths, config.spec(), cache_dir, workers=config.workers,
+                            report_dir=run_dir, reuse_from=reuse)
+        log.info(cache_message(cache, config.spec().size, explicit=not reuse))
     if world > 1:
         dist.barrier()
+    if cache is None:
+        cache = build_cache(paths, config.spec(), cache_dir, workers=config.workers,
+                            report_dir=run_dir, reuse_from=reuse)
     run = RunFolder(run_dir)
-    cache = build_cache(paths, config.spec(), cache_dir, workers=config.workers,
-                        report_dir=run_dir)
     return TrainingOutcome(train(config, splits, cache, run), run, rank)
+
+
+def cache_message(cache: ImageCache, size: int, explicit: bool) -> str:
+    """One line: where the image cache is, whether it was built now, how to move it."""
+    text = (f"image cache: {cache.path} ({'built now' if cache.built else 'reused'}; "
+            f"{len(cache.array)} images at {size} px)")
+    if explicit:
+        return text
+    if cache.path.parent.name == LEGACY_CACHE_NAME:
+        return text + "; found in the data folder, where chexnet-train used to put it"
+    return text + "; --cache-dir DIR puts it elsewhere"

@@ -9,7 +9,12 @@ cross-entropy over images carrying exactly one label; ``--min-per-class``/``--ma
 ``--normal-fraction`` resample the training split (:mod:`.loaders`).
 
 On CUDA: AMP (bf16 where supported, else fp16 with a gradient scaler) and channels_last.
-Distributed: launch with ``torchrun``; PyTorch's DistributedDataParallel does the work.
+Distributed: launch with ``torchrun``; PyTorch's DistributedDataParallel does the work; run.json
+records the processes, backend and devices.
+
+Speed: ``--threads`` sets torch's CPU threads for the run; every epoch logs its training images/s,
+and an epoch at under a third of the first one's gets a warning (other processes on the CPUs,
+most often) that names ``--threads``.
 """
 
 from __future__ import annotations
@@ -74,6 +79,42 @@ def train(config: TrainConfig, splits: Splits, cache: ImageCache, run: RunFolder
     rank, world = init_distributed()
     device = _device(config.device) if world == 1 else torch.device(
         f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu")
+    threads_before = torch.get_num_threads()
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    try:
+        return _train(config, splits, cache, run, rank, world, device)
+    finally:  # the process's thread count is not this run's to keep (library use, tests)
+        torch.set_num_threads(threads_before)
+
+
+def _compute_record(config: TrainConfig, world: int, device: torch.device) -> dict:
+    """run.json's ``distributed`` and ``threads``: how many processes on which devices, and
+    how many CPU threads each uses."""
+    devices = [str(device)]
+    if world > 1:
+        devices = [""] * world
+        dist.all_gather_object(devices, str(device))
+    return {"distributed": {"world_size": world,
+                            "backend": dist.get_backend() if world > 1 else None,
+                            "devices": devices},
+            "threads": {"torch": torch.get_num_threads(), "loader_workers": config.workers,
+                        "set_by": "--threads" if config.threads is not None else
+                        "torch default"}}
+
+
+def _train(config: TrainConfig, splits: Splits, cache: ImageCache, run: RunFolder, rank: int,
+           world: int, device: torch.device) -> dict:
+    compute = _compute_record(config, world, device)
+    if rank == 0:
+        run.record(**compute)
+        if world > 1:
+            log.info("distributed: %d processes (torchrun), backend %s, devices %s", world,
+                     compute["distributed"]["backend"], ", ".join(compute["distributed"]
+                                                                   ["devices"]))
+        log.info("training on %s with %d torch thread(s) (%s) and %d data loader worker(s)",
+                 device, compute["threads"]["torch"], compute["threads"]["set_by"],
+                 config.workers)
     torch.manual_seed(config.seed + rank)
     np.random.seed(config.seed + rank)
     spec, table = config.spec(), splits.table
@@ -121,7 +162,7 @@ def train(config: TrainConfig, splits: Splits, cache: ImageCache, run: RunFolder
                  ", ".join(f"{g} {v['images']}->{v['drawn_per_epoch']}"
                            for g, v in resampling["per_class"].items()))
     val_loader = make_val_loader(val_set, config)
-    epoch = start_epoch
+    epoch, first_rate = start_epoch, None
     try:
         for epoch in range(start_epoch, config.epochs):
             # Randomness is a function of (seed, epoch, rank), so a resumed run draws the same
@@ -130,12 +171,14 @@ def train(config: TrainConfig, splits: Splits, cache: ImageCache, run: RunFolder
             t0 = time.perf_counter()
             train_loss, seen = train_epoch(net, train_loader, criterion, optimizer, scaler,
                                            device, use_amp, amp_dtype, epoch, config, rank)
+            train_s = time.perf_counter() - t0
             val_loss, val_probs = evaluate_loss(model, val_loader, criterion, device, use_amp,
                                                 amp_dtype)
             scheduler.step(val_loss)
+            rate = seen * world / max(train_s, 1e-9)  # the training pass only
             record = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
                       "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - t0,
-                      "train_images_per_s": seen * world / (time.perf_counter() - t0),
+                      "train_seconds": train_s, "train_images_per_s": rate,
                       "val_auroc": validation_aurocs(table.y[val_rows], val_probs, table.labels)}
             if resampling and epoch == start_epoch:
                 record["resampling"] = resampling
@@ -146,8 +189,15 @@ def train(config: TrainConfig, splits: Splits, cache: ImageCache, run: RunFolder
                     run.save_val_predictions(val_rows, val_probs, table, epoch + 1)
                 run.log_epoch(record)
                 run.save_last(model, optimizer, scheduler, scaler, epoch, best, config)
-                log.info("epoch %d: train loss %.4f, val loss %.4f, mean val AUROC %s",
-                         epoch + 1, train_loss, val_loss, record["val_auroc"].get("mean"))
+                mean = record["val_auroc"].get("mean")
+                log.info("epoch %d/%d: train loss %.4f, val loss %.4f, mean val AUROC %s; "
+                         "%.1f images/s", epoch + 1, config.epochs, train_loss, val_loss,
+                         "undefined" if mean is None else f"{mean:.3f}", rate)
+                first_rate = rate if first_rate is None else first_rate
+                slow = slow_epoch_warning(epoch + 1, rate, start_epoch + 1, first_rate,
+                                          compute["threads"]["torch"], run.path)
+                if slow:
+                    log.warning(slow)
     except KeyboardInterrupt:
         if rank == 0:
             run.mark("interrupted", epoch - 1)  # the last *finished* epoch
@@ -159,6 +209,26 @@ def train(config: TrainConfig, splits: Splits, cache: ImageCache, run: RunFolder
     if rank == 0:
         run.mark("finished", epoch, best=best)
     return summary
+
+
+#: An epoch slower than this fraction of the session's first epoch gets a warning.
+SLOW_EPOCH_FRACTION = 1 / 3
+
+
+def slow_epoch_warning(epoch: int, rate: float, first_epoch: int, first_rate: float,
+                       threads: int, run: Path | str = "RUN") -> str | None:
+    """One line when ``epoch`` trained at under :data:`SLOW_EPOCH_FRACTION` of the images/s of
+    this session's first epoch, naming the likely cause and ``--threads``; else None."""
+    if epoch == first_epoch or rate >= SLOW_EPOCH_FRACTION * first_rate:
+        return None
+    text = (f"epoch {epoch} trained at {rate:.1f} images/s, {first_rate / max(rate, 1e-9):.0f}x "
+            f"slower than epoch {first_epoch} ({first_rate:.1f} images/s): other processes are "
+            "probably using the CPUs (see top). ")
+    if threads <= 1:
+        return text + "This run already uses 1 torch thread: stop the other processes."
+    return text + (f"This run uses {threads} torch threads and competes with them: stop it "
+                   f"(Ctrl-C) and continue with fewer: chexnet-train --resume {run} "
+                   f"--threads {max(1, threads // 2)}")
 
 
 def train_epoch(net, loader, criterion, optimizer, scaler, device, use_amp, amp_dtype, epoch,

@@ -30,6 +30,7 @@ from chexnet.inference.package.card import (
 )
 from chexnet.inference.preprocessing import PreprocessSpec
 from chexnet.inference.scoring.engine import Engine
+from chexnet.training.evaluation.markdown import plural
 from chexnet.training.fit.cam_model import ARCHS, CamClassifier, ExportWrapper, build_model
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,8 @@ def export_package(model: CamClassifier, card: ModelCard, out: str | Path,
                               dynamo=False)
         proto = onnx.load(str(raw))
     proto.producer_name = "chexnet"
-    proto.doc_string = f"{card.name} {card.version}: {card.arch}, {len(card.labels)} labels"
+    proto.doc_string = (f"{card.name} {card.version}: {card.arch}, "
+                        f"{plural(len(card.labels), 'label')}")
     attach_card(proto, card)
     onnx.checker.check_model(proto, full_check=True)
     out.parent.mkdir(parents=True, exist_ok=True)

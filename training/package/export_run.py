@@ -28,7 +28,8 @@ from chexnet.inference.scoring.engine import Engine
 from chexnet.training.data.dataset import DATA_ENTRY_NAMES, load_dataset
 from chexnet.training.data.labels import LabelTable
 from chexnet.training.evaluation.evaluate import EvalOptions, evaluate
-from chexnet.training.evaluation.metrics import choose_thresholds
+from chexnet.training.evaluation.markdown import plural
+from chexnet.training.evaluation.metrics import choose_thresholds, threshold_fallback
 from chexnet.training.evaluation.radiologist_reads import canonical_label
 from chexnet.training.fit.cam_model import build_model
 from chexnet.training.fit.run_folder import RunFolder, load_checkpoint
@@ -40,6 +41,31 @@ log = logging.getLogger(__name__)
 RULE_TEXT = {"max_f1": "per class, the threshold maximising F1 on the validation split",
              "youden": "per class, the threshold maximising Youden's J (sensitivity + "
                        "specificity - 1) on the validation split"}
+#: card.extra["threshold_rules"]: the rule each class's threshold actually came from.
+CLASS_RULE_TEXT = {"max_f1": "max F1 on validation", "youden": "max Youden's J on validation"}
+
+
+def threshold_rules(y: np.ndarray, rule: str, labels: tuple[str, ...], summary: str
+                    ) -> tuple[dict[str, str], str]:
+    """Per label, the rule :func:`choose_thresholds` applied to it (its ``rule``, or 0.5 where
+    the validation split gives it none), and ``summary`` (the card's ``threshold_rule``) saying
+    how many classes fell back to 0.5, and why."""
+    rules, fell_back = {}, {}
+    for c, label in enumerate(labels):
+        why = threshold_fallback(np.asarray(y)[:, c], rule)
+        rules[label] = (CLASS_RULE_TEXT[rule] if why is None else
+                        f"0.5: {why} in the validation split")
+        if why is not None:
+            fell_back.setdefault(why, []).append(label)
+    for why, names in fell_back.items():
+        summary += (f"; {len(names)} of {plural(len(labels), 'class')} keep 0.5, {why} in the "
+                    f"validation split ({', '.join(names)})")
+    return rules, summary
+
+
+SINGLE_LABEL_RULE = ("; single-label (softmax) model: the predicted class is the most probable "
+                     "one, and a class whose probability reaches its threshold is marked above "
+                     "its operating point")
 
 
 def export_run(source: Path, out: Path, *, name: str | None = None, version: str | None = None,
@@ -80,11 +106,9 @@ def export_run(source: Path, out: Path, *, name: str | None = None, version: str
                           seed=cfg["seed"], allow_missing=True, task=task)
     val_paths = [splits.table.paths[i] for i in splits.val[:4]]
     check = np.stack([preprocess(load_image(p).display_u8(), spec)[0] for p in val_paths])
-    rule_text = RULE_TEXT[threshold_rule]
+    rules, rule_text = threshold_rules(y, threshold_rule, labels, RULE_TEXT[threshold_rule])
     if task == "single-label":
-        rule_text += ("; single-label (softmax) model: the predicted class is the most probable "
-                      "one, and a class whose probability reaches its threshold is marked above "
-                      "its operating point")
+        rule_text += SINGLE_LABEL_RULE
     card = ModelCard(
         name=name or (f"chexnet-{state['arch']}-{cfg['labels']}"
                       + ("-single" if task == "single-label" else "")),
@@ -96,7 +120,8 @@ def export_run(source: Path, out: Path, *, name: str | None = None, version: str
         training_data=info["data"],
         validation_metrics={"auroc": aurocs, "n_images": len(y),
                             "best_epoch": int(state["epoch"])},
-        extra={"seed": cfg["seed"], "git_commit": info.get("git_commit"),
+        extra={"threshold_rules": rules, "seed": cfg["seed"],
+               "git_commit": info.get("git_commit"),
                "train_command": " ".join(info.get("command", [])),
                "checkpoint_sha256": hashlib.sha256(ckpt_path.read_bytes()).hexdigest()})
     torch.manual_seed(0)
@@ -129,11 +154,15 @@ def thresholds_with_tta(package: Path, card: ModelCard, val: dict, table: LabelT
                     "%s thresholds", len(ids) - len(kept), mode)
     y, probs = val["y"][kept], np.stack(probs).astype(np.float64)
     thresholds = choose_thresholds(y, probs, rule=rule, labels=card.labels)
+    rules, summary = threshold_rules(
+        y, rule, card.labels, f"{RULE_TEXT[rule]}, on the package's {mode} scores (test-time "
+                              "augmentation: probabilities averaged over the crops)")
+    rules = {lb: r if r.startswith("0.5:") else f"{r} ({mode} scores)" for lb, r in rules.items()}
     card = dataclasses.replace(
         card, tta=mode,
         thresholds={lb: float(t) for lb, t in zip(card.labels, thresholds, strict=True)},
-        threshold_rule=f"{card.threshold_rule}, on the package's {mode} scores (test-time "
-                       "augmentation: probabilities averaged over the crops)",
+        threshold_rule=summary + (SINGLE_LABEL_RULE if card.task == "single-label" else ""),
+        extra={**card.extra, "threshold_rules": rules},
         validation_metrics={**card.validation_metrics, "n_images": len(y), "tta": mode,
                             "auroc": validation_aurocs(y, probs, card.labels),
                             "auroc_without_tta": card.validation_metrics.get("auroc")})

@@ -2,5 +2,5 @@
 line can offer them as choices without loading torch."""
 
 FORMATS = ("arnoweng", "reproduce-chexnet", "torchxrayvision", "torchvision")
-#: Backbones of ``--format torchvision`` (vgg16 is listed to be refused with the reason).
-TORCHVISION_ARCHS = ("densenet121", "resnet101", "vgg16")
+#: Backbones of ``--format torchvision`` (VGG-16 is refused: its head is not GAP + linear).
+TORCHVISION_ARCHS = ("densenet121", "resnet101")

@@ -168,12 +168,12 @@ def _torchvision(src: Path, opts: ImportOptions) -> _Converted:
     if not opts.labels:
         raise ImportFormatError("--format torchvision needs --labels (comma-separated label "
                                 "names, one per model output, in output order)")
-    if opts.arch == "vgg16":
+    if opts.arch.startswith("vgg16"):
         raise ImportFormatError(
-            "--arch vgg16 is not supported: torchvision's VGG-16 classifier is a 3-layer MLP "
-            "on flattened 7x7 features, but class activation maps need global average "
+            f"--arch {opts.arch} is not supported: torchvision's VGG-16 classifier is a 3-layer "
+            "MLP on flattened 7x7 features, but class activation maps need global average "
             "pooling followed by a single linear layer; fine-tune a GAP+linear head "
-            "(chexnet-train --arch vgg16) instead")
+            "(chexnet-train --arch vgg16_bn) instead")
     if opts.arch not in TORCHVISION_ARCHS:
         raise ImportFormatError(f"unknown --arch {opts.arch!r}; choose densenet121 or "
                                 "resnet101")

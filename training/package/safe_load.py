@@ -51,8 +51,52 @@ class UnsafeCheckpointError(ValueError):
     """Loading the file would need unpickling something outside the allow-list."""
 
 
+_WEB_PAGE = ("a web page (HTML), not weights: the download saved a login, warning or error page "
+             "instead of the file; download the file itself")
+#: What a file is, by its first bytes, when it is plainly not a ``torch.save`` checkpoint, and
+#: what to do.
+_NOT_A_CHECKPOINT = (
+    (b"<!doctype html", _WEB_PAGE), (b"<html", _WEB_PAGE),
+    (b"\x89hdf", "an HDF5 file (Keras/TensorFlow weights); chexnet import reads PyTorch weights"),
+    (b"\x1f\x8b", "gzip-compressed: unpack it first (gunzip, or tar xzf for a .tar.gz) and "
+                  "import the file inside"),
+)
+
+
+def describe_non_checkpoint(path: Path) -> str | None:
+    """What ``path`` is and what to do, from its first bytes, when it is plainly not a torch
+    checkpoint (empty, a web page, HDF5, gzip, safetensors, ONNX); None when it may be one."""
+    with open(path, "rb") as fh:
+        head = fh.read(64)
+    if not head:
+        return "an empty file (a failed download?): download it again"
+    lowered = head.lstrip().lower()
+    for magic, what in _NOT_A_CHECKPOINT:
+        if lowered.startswith(magic):
+            return what
+    if len(head) > 9 and head[8:10] == b'{"' and int.from_bytes(head[:8], "little") > 1:
+        return ("a safetensors file; chexnet import reads torch.save files: convert it with "
+                "safetensors.torch.load_file and torch.save")
+    if path.suffix.lower() == ".onnx":
+        return ("an ONNX model, which is a model package already: register it with `chexnet "
+                "models add` instead")
+    return None
+
+
+def _not_a_checkpoint(path: Path) -> ImportFormatError:
+    what = describe_non_checkpoint(path) or (
+        ("a zip archive that torch.save did not write, or a checkpoint cut short"
+         if path.read_bytes()[:2] == b"PK" else
+         "in no layout torch.save writes (a zip archive or a legacy pickle)")
+        + "; give the .pth/.pt/.pth.tar weights file, and if it is that, it is damaged or cut "
+          "short: download it again")
+    return ImportFormatError(f"{path}: not a PyTorch checkpoint: {what}")
+
+
 def safe_torch_load(path: Path, allowed: tuple = ()) -> object:
     """``torch.load(weights_only=True)``, admitting only ``allowed`` beyond torch's defaults."""
+    if describe_non_checkpoint(path) is not None:
+        raise _not_a_checkpoint(path)
     try:
         with torch.serialization.safe_globals(list(allowed)), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r"Detected pickle protocol")
@@ -60,10 +104,11 @@ def safe_torch_load(path: Path, allowed: tuple = ()) -> object:
     except pickle.UnpicklingError as err:
         text = str(err)
         if "Weights only load failed" not in text:
-            raise ImportFormatError(f"{path}: not a torch checkpoint ({text.splitlines()[0]})"
-                                    ) from None
+            raise _not_a_checkpoint(path) from None
         m = _REFUSED_GLOBAL.search(text)
         found = m.group(1) if m else _first_foreign_global(path)
+        if found is None and not _is_pickle(path):
+            raise _not_a_checkpoint(path) from None
         what = found or "an object outside the allow-list"
         hint = (" (a whole pickled torchvision model: if it is reproduce-chexnet's `checkpoint`, "
                 "use --format reproduce-chexnet)"
@@ -73,9 +118,24 @@ def safe_torch_load(path: Path, allowed: tuple = ()) -> object:
             "arbitrary code. Convert it by hand: load it yourself in a sandbox you trust, "
             "torch.save(model.state_dict(), 'weights.pt'), then `chexnet import weights.pt "
             "--format torchvision --labels ...`") from None
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError) as err:
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ImportFormatError(f"{path}: not a readable torch checkpoint ({first})") from None
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError):
+        raise _not_a_checkpoint(path) from None
+
+
+def _is_pickle(path: Path) -> bool:
+    """Whether ``path`` (or the data.pkl of its zip archive) parses as a whole pickle stream
+    (pickletools only reads opcodes; nothing is executed)."""
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                data = zf.read(next(n for n in zf.namelist() if n.endswith("data.pkl")))
+        else:
+            data = path.read_bytes()
+        for _ in pickletools.genops(data):
+            pass
+    except Exception:  # not a pickle: a diagnostic only
+        return False
+    return True
 
 
 def _first_foreign_global(path: Path) -> str | None:

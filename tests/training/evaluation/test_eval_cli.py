@@ -110,10 +110,10 @@ def test_report_escapes_markup_from_files(tmp_path):
 
 
 @pytest.mark.parametrize(("args", "words"), [
-    (["--predictions", "P", "--model", "M"], "either --predictions"),
-    ([], "either --predictions"),
+    (["--predictions", "P", "--model", "M"], "not both"),
+    (["--predictions", "P", "--data", "."], "--data is for running a model"),
     (["--predictions", "P", "--panel", "1,2"], "--panel needs --readers"),
-    (["--predictions", "P", "--bbox", "B"], "--bbox needs --model"),
+    (["--predictions", "P", "--bbox", "B"], "--bbox needs a model run"),
     (["--predictions", "P", "--thresholds", "card"], "--thresholds card needs"),
 ])
 def test_usage_errors_are_one_line_exit_2(args, words, tmp_path, capsys):
@@ -227,15 +227,30 @@ def test_model_run_on_real_images_with_boxes(nih_sample, tiny_model, tmp_path, c
         written = list(csv.DictReader(fh))
     assert len(written) == 12
     assert "Pleural_Thickening" in written[0]
+    sha = m["inputs"]["model"]["sha256"]
+    assert {(r["model_sha256"], r["model_demo"]) for r in written} == {(sha, "true")}
     report = (out / "report.md").read_text()
     assert "DEMO model" in report
     assert "pointing game" in report
-    # the written predictions evaluate to the same AUROCs
+    assert "lies inside the radiologist's box. Overall" in report  # no tolerance: no "within"
+    # the written predictions evaluate to the same AUROCs, and say which model made them
     again = tmp_path / "again"
     assert _eval("--predictions", str(out / "predictions.csv"), "--labels", str(labels),
                  "--out", str(again), "--bootstrap", "0") == 0
     m2 = json.loads((again / "metrics.json").read_text())
     assert m2["mean_auroc"] == pytest.approx(m["mean_auroc"], abs=1e-5)
+    assert m2["labels"] == m["labels"]  # model_sha256 / model_demo are not labels
+    assert m2["inputs"]["predictions_model"] == {"sha256": [sha], "demo": True}
+    assert (f"- Predictions made by: model sha256 {sha[:12]} — **DEMO model"
+            in (again / "report.md").read_text())
+    # --pointing-tolerance: the report's rule says it
+    wide = tmp_path / "wide"
+    assert _eval("--model", str(tiny_model), "--data", str(tmp_path / "images"), "--labels",
+                 str(labels), "--bbox", str(nih_sample / "BBox_List_2017.csv"), "--out",
+                 str(wide), "--device", "cpu", "--bootstrap", "0",
+                 "--pointing-tolerance", "15") == 0
+    assert ("lies inside the radiologist's box or within 15 px of it. Overall"
+            in (wide / "report.md").read_text())
 
 
 def test_model_run_from_a_generic_csv_of_paths(nih_sample, tiny_model, tmp_path, capsys):

@@ -11,7 +11,7 @@ from sklearn.metrics import roc_auc_score
 
 from chexnet.inference.preprocessing import CropBox
 from chexnet.inference.render.cam import cam_on_image
-from chexnet.training.evaluation import metrics
+from chexnet.training.evaluation import localisation, metrics
 
 
 def _separable(n_pos=30, n_neg=50, seed=1):
@@ -193,13 +193,13 @@ def test_pointing_game_on_a_synthetic_heat_map():
     heat = np.zeros((100, 200))
     heat[30, 150] = 1.0  # peak at row 30, column 150
     heat[:, :10] = np.nan
-    assert metrics.pointing_game_hit(heat, (140, 20, 20, 20))     # x 140-160, y 20-40
-    assert not metrics.pointing_game_hit(heat, (20, 20, 20, 20))  # right rows, wrong columns
-    assert not metrics.pointing_game_hit(heat, (145, 40, 20, 20))  # right columns, wrong rows
-    assert metrics.pointing_game_hit(heat, (160, 20, 20, 20), tolerance=15)
-    assert not metrics.pointing_game_hit(np.ones((5, 5)), (0, 0, 5, 5))  # flat: no peak
+    assert localisation.pointing_game_hit(heat, (140, 20, 20, 20))     # x 140-160, y 20-40
+    assert not localisation.pointing_game_hit(heat, (20, 20, 20, 20))  # right rows, wrong columns
+    assert not localisation.pointing_game_hit(heat, (145, 40, 20, 20))  # right columns, wrong rows
+    assert localisation.pointing_game_hit(heat, (160, 20, 20, 20), tolerance=15)
+    assert not localisation.pointing_game_hit(np.ones((5, 5)), (0, 0, 5, 5))  # flat: no peak
     with pytest.raises(ValueError, match="finite"):
-        metrics.pointing_game_hit(np.full((3, 3), np.nan), (0, 0, 3, 3))
+        localisation.pointing_game_hit(np.full((3, 3), np.nan), (0, 0, 3, 3))
 
 
 def test_pointing_game_with_a_cam_mapped_onto_the_image():
@@ -209,6 +209,6 @@ def test_pointing_game_with_a_cam_mapped_onto_the_image():
     cam[1, 5] = 1.0
     heat = cam_on_image(cam, CropBox(100, 0, 800, 700), image_shape=(700, 900))
     assert np.isnan(heat[:, :100]).all()
-    assert metrics.pointing_game_hit(heat, (600, 100, 100, 100))
-    assert not metrics.pointing_game_hit(heat, (100, 100, 100, 100))
-    assert not metrics.pointing_game_hit(heat, (600, 500, 100, 100))
+    assert localisation.pointing_game_hit(heat, (600, 100, 100, 100))
+    assert not localisation.pointing_game_hit(heat, (100, 100, 100, 100))
+    assert not localisation.pointing_game_hit(heat, (600, 500, 100, 100))

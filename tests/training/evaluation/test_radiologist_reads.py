@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 from PIL import Image as PILImage
 from sklearn.metrics import roc_auc_score
 
@@ -38,8 +39,10 @@ def nih14_readers() -> Path:
 def test_canonical_label_spellings():
     assert canonical_label("Pleural Thickening") == "Pleural_Thickening"
     assert canonical_label("pleural_thickening ") == "Pleural_Thickening"
-    assert canonical_label("Infiltrate") == "Infiltration"
     assert canonical_label("Other") == "Other"
+    # other names are never renamed to an NIH name (a custom label keeps its own)
+    assert canonical_label("pleural effusion") == "pleural effusion"
+    assert canonical_label("Infiltrate") == "Infiltrate"
 
 
 def test_read_reader_labels_yes_no(tmp_path):
@@ -175,7 +178,44 @@ def test_real_readers_eval(nih14_readers, tmp_path, capsys):
         assert text in report
 
 
-def test_real_readers_leave_one_out(nih14_readers, tmp_path):
+def _reader_figures(monkeypatch) -> dict[str, Figure]:
+    """The reader ROC figures eval saves, by file stem (captured as they are saved)."""
+    saved: dict[str, Figure] = {}
+    real = Figure.savefig
+
+    def keep(fig, fname, *args, **kwargs):
+        if Path(fname).parent.name == "readers_roc":
+            saved[Path(fname).stem] = fig
+        return real(fig, fname, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    return saved
+
+
+def _model_points(fig: Figure) -> tuple[list[tuple[float, float]], list[str]]:
+    ax = fig.axes[0]
+    stars = [(float(ln.get_xdata()[0]), float(ln.get_ydata()[0])) for ln in ax.lines
+             if ln.get_marker() == "*"]
+    return stars, [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_reader_rocs_mark_the_models_operating_point(nih14_readers, tmp_path, monkeypatch):
+    saved = _reader_figures(monkeypatch)
+    out = tmp_path / "panel"
+    assert main(["eval", "--predictions", str(nih14_readers / "reference_predictions.csv"),
+                 "--labels", str(nih14_readers / "test_labels.csv"),
+                 "--readers", str(nih14_readers / "test_individual_readers.csv"),
+                 "--panel", ",".join(PANEL), "--bootstrap", "0", "--out", str(out)]) == 0
+    r = json.loads((out / "readers.json").read_text())
+    model = r["per_finding"]["Cardiomegaly"]["model"]
+    stars, legend = _model_points(saved["Cardiomegaly"])
+    assert stars == [pytest.approx((1 - model["specificity"], model["sensitivity"]))]
+    threshold = r["per_finding"]["Cardiomegaly"]["threshold"]
+    assert f"model at its threshold {threshold:.3g}" in legend
+
+
+def test_real_readers_leave_one_out(nih14_readers, tmp_path, monkeypatch):
+    saved = _reader_figures(monkeypatch)
     out = tmp_path / "eval"
     rc = main(["eval", "--predictions", str(nih14_readers / "reference_predictions.csv"),
                "--labels", str(nih14_readers / "test_labels.csv"),
@@ -187,6 +227,12 @@ def test_real_readers_leave_one_out(nih14_readers, tmp_path):
     assert len(r["comparison_readers"]) == 5
     entry = r["per_finding"]["Mass"]
     assert sorted(entry["model_by_truth"]) == sorted(r["comparison_readers"])
+    # one operating point of the model per truth (curve), one legend entry for them
+    stars, legend = _model_points(saved["Mass"])
+    want = [(1 - s["specificity"], s["sensitivity"]) for s in entry["model_by_truth"].values()
+            if s["specificity"] is not None and s["sensitivity"] is not None]
+    assert np.allclose(sorted(stars), sorted(want))
+    assert sum(text.startswith("model at its threshold") for text in legend) == 1
 
 
 def test_unknown_panel_reader_is_a_usage_error(nih14_readers, tmp_path, capsys):

@@ -104,7 +104,7 @@ def test_tta_needs_a_model(nih_sample, tmp_path, capsys):
                str(nih_sample / "Data_Entry_2017.csv"), "--out", str(tmp_path / "o"),
                "--tta", "five-crop"])
     assert rc == 2
-    assert "--tta needs --model" in capsys.readouterr().err
+    assert "--tta is for running a model" in capsys.readouterr().err
 
 
 def test_export_chooses_thresholds_on_the_tta_scores(nih_sample, tmp_path, capsys):

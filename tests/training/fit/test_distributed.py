@@ -1,4 +1,5 @@
-"""The torchrun path (DistributedDataParallel over gloo on the CPU): two processes, one run."""
+"""The torchrun path (DistributedDataParallel over gloo on the CPU): two processes, one run,
+recorded in run.json."""
 
 from __future__ import annotations
 
@@ -30,4 +31,8 @@ def test_torchrun_two_processes_write_one_run(tmp_path):
     assert done.stdout.count("chexnet-train: finished") == 1  # only process 0 reports
     epochs = [json.loads(x)["epoch"] for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert epochs == [1, 2]
-    assert json.loads((run / "run.json").read_text())["status"] == "finished"
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "finished"
+    # the run says how it ran: processes, backend, each process's device (and logs it)
+    assert info["distributed"] == {"world_size": 2, "backend": "gloo", "devices": ["cpu", "cpu"]}
+    assert "distributed: 2 processes (torchrun), backend gloo, devices cpu, cpu" in done.stderr

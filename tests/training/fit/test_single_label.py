@@ -20,6 +20,7 @@ from chexnet.inference.io.study import load_image
 from chexnet.inference.package.card import ModelCard
 from chexnet.inference.preprocessing import PreprocessSpec
 from chexnet.training.cli import train as train_cli
+from chexnet.training.data.dataset import load_dataset
 from chexnet.training.data.labels import (
     NO_FINDING,
     read_label_file,
@@ -29,6 +30,7 @@ from chexnet.training.data.labels import (
 )
 from chexnet.training.data.phantom import write_phantom_dataset
 from chexnet.training.fit.cam_model import build_model
+from chexnet.training.fit.run_folder import load_checkpoint
 from chexnet.training.package.export import export_package
 
 PH_LABELS = ("effusion", "cardiomegaly", "pneumothorax")
@@ -101,6 +103,29 @@ def test_abnormal_is_not_normal_when_a_normal_column_exists(tmp_path):
     truth = truth_for_model(read_label_file(csv_path), ("abnormal",), "multi-label")
     assert truth.labels[-1] == "abnormal"
     assert np.array_equal(truth.y[:, -1], nih.y[:, 0])
+
+
+def test_multi_label_does_not_train_the_normal_column(tmp_path, capsys):
+    """normal is the absence of findings: a multi-label model learns the findings only (single
+    -label keeps it as a class of the softmax, as before); naming it in --labels is refused."""
+    csv_path = write_phantom_dataset(tmp_path / "ph", 60, size=32, seed=5, labels=PH_LABELS)
+    with_normal = tmp_path / "ph" / "with_normal.csv"
+    _add_normal_column(csv_path, with_normal)
+    assert "normal" in read_label_file(with_normal).labels
+    assert load_dataset(with_normal).table.labels == PH_LABELS
+    assert load_dataset(with_normal, task="single-label").table.labels[-1] == "normal"
+    run = tmp_path / "run"
+    assert train_cli.main([str(with_normal), "--out", str(run), "--size", "32", "--epochs", "1",
+                           "--workers", "0", "--max-steps-per-epoch", "1"]) == 0
+    assert tuple(load_checkpoint(run / "best.pt")["labels"]) == PH_LABELS
+    assert json.loads((run / "run.json").read_text())["data"]["labels"] == list(PH_LABELS)
+    capsys.readouterr()
+    assert train_cli.main([str(with_normal), "--labels", "effusion,normal", "--out",
+                           str(tmp_path / "r2"), "--workers", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "names normal, the absence of findings, not a finding to learn" in err
+    assert "--task single-label" in err
 
 
 @pytest.mark.parametrize("arch", ["resnet101", "vgg16"])

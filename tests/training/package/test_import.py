@@ -245,9 +245,13 @@ def test_usage_errors(tmp_path, files, capsys):
     rc = _import([files / "model.pth.tar", "--format", "arnoweng", "--labels", "a,b,c",
                   "--out", out])
     _one_line_error(capsys, rc, "14 outputs", "3 labels")
-    rc = _import([files / "model.pth.tar", "--format", "torchvision", "--arch", "vgg16",
-                  "--labels", "a", "--out", out])
-    _one_line_error(capsys, rc, "global average pooling")
+    with pytest.raises(SystemExit) as done:  # refused by the parser: not among the choices
+        _import([files / "model.pth.tar", "--format", "torchvision", "--arch", "vgg16",
+                 "--labels", "a", "--out", out])
+    err = capsys.readouterr().err
+    assert done.value.code == 2
+    assert "global average pooling" in err
+    assert "vgg16_bn" in err
     rc = _import([files / "checkpoint", "--format", "arnoweng", "--out", out])
     _one_line_error(capsys, rc, "refused", "reproduce-chexnet")
     assert not out.exists()
@@ -275,3 +279,32 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path, capsys, fmt, how):
     _one_line_error(capsys, rc, "refused", "arbitrary code", "state_dict", "system")
     assert not os.path.exists(marker)
     assert not (tmp_path / "evil.onnx").exists()
+
+
+@pytest.mark.parametrize(("content", "says"), [
+    (b"hello world\n" * 50, "in no layout torch.save writes"),  # torch raised "KeyError 101"
+    (b"", "an empty file"),
+    (b"<!DOCTYPE html><html><body>Sign in</body></html>", "a web page (HTML), not weights"),
+    (b"\x89HDF\r\n\x1a\n" + bytes(64), "an HDF5 file (Keras/TensorFlow weights)"),
+    (None, "a zip archive that torch.save did not write, or a checkpoint cut short"),
+])
+def test_a_file_that_is_no_checkpoint_says_what_it_is(tmp_path, capsys, files, content, says):
+    src = tmp_path / "weights.pth"
+    if content is None:  # a real checkpoint, cut short as by a failed download
+        whole = (files / "model.pth.tar").read_bytes()
+        src.write_bytes(whole[: len(whole) // 3])
+    else:
+        src.write_bytes(content)
+    rc = _import([src, "--format", "arnoweng", "--out", tmp_path / "m.onnx"])
+    err = _one_line_error(capsys, rc, f"{src}: not a PyTorch checkpoint: {says}")
+    assert not re.search(r"\(\d+\)|Error|enforce|miniz|0x", err), err  # no library internals
+    assert "refused" not in err  # nothing unsafe was found: do not cry wolf
+
+
+def test_import_help_offers_only_the_accepted_backbones(capsys):
+    with pytest.raises(SystemExit):
+        main(["import", "--help"])
+    text = capsys.readouterr().out
+    assert "{densenet121,resnet101}" in text
+    assert "vgg16," not in text
+    assert "vgg16}" not in text

@@ -16,7 +16,7 @@ from PIL import Image
 
 from chexnet.inference.cli.main import main
 from chexnet.training.data.dataset import load_dataset
-from chexnet.training.data.labels import read_generic_csv
+from chexnet.training.data.labels import LabelFileError, read_generic_csv
 from chexnet.training.reports.clauses import split_clauses
 from chexnet.training.reports.corpus import BOILERPLATE, NORMAL, generate_corpus
 
@@ -145,15 +145,19 @@ def test_reports_to_clusters_to_labels_that_chexnet_train_loads(tmp_path, capsys
     assert "ignored or unnamed" in left_out[f"img_{n + 1:04d}.png"]
     assert len(table) + len(left_out) == len(reports)
 
-    # chexnet-train's reader; normal vs abnormal is the `normal` column on its own
-    splits = load_dataset(out / "labels.csv", labels=NORMAL, seed=0)
+    # chexnet-train's reader; normal vs abnormal is `--labels abnormal` (= not normal): the
+    # `normal` column itself is the absence of findings, never a label to train
+    splits = load_dataset(out / "labels.csv", labels="abnormal", seed=0)
     assert len(splits.train) + len(splits.val) + len(splits.test) == len(table)
-    assert splits.table.labels == (NORMAL,)
+    assert splits.table.labels == ("abnormal",)
     planted_normal = {f"img_{i:04d}.png" for i, d in enumerate(corpus.diseases) if NORMAL in d}
     y = splits.table.y[:, 0]
-    agree = sum((Path(p).name in planted_normal) == bool(v)
+    agree = sum((Path(p).name in planted_normal) == (not v)
                 for p, v in zip(splits.table.ids, y, strict=True))
     assert agree / len(y) >= 0.95
+    assert NORMAL not in load_dataset(out / "labels.csv", seed=0).table.labels
+    with pytest.raises(LabelFileError, match="the absence of findings"):
+        load_dataset(out / "labels.csv", labels=NORMAL, seed=0)
 
 
 def test_real_chexnet_train_run_on_mined_labels(tmp_path, capsys, corpus, nih_sample):
@@ -169,7 +173,7 @@ def test_real_chexnet_train_run_on_mined_labels(tmp_path, capsys, corpus, nih_sa
     # the map edited in Excel on a Chinese Windows comes back as GBK
     name_clusters_like_a_user(out, corpus.clause_group, encoding="gbk")
     assert run(capsys, csv_path, "--out", out, "--apply-map", out / "label_map.csv")[0] == 0
-    code = train_cli.main([str(out / "labels.csv"), "--labels", NORMAL, "--out",
+    code = train_cli.main([str(out / "labels.csv"), "--labels", "abnormal", "--out",
                            str(tmp_path / "run"), "--size", "32", "--epochs", "1",
                            "--workers", "0", "--cache-dir", str(tmp_path / "cache"),
                            "--max-steps-per-epoch", "2"])
