@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from chexnet.app.qt_platform import EXIT_NO_PLATFORM, library_hint, platform_guard
+from chexnet.inference.cli.common import unit_interval
 
 EXIT_USAGE = 2
 
@@ -64,10 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="show this finding's heat map instead of the top one (case and "
                         "separators as you like: 'pleural thickening'); exit 2 if the model has "
                         "no such finding")
-    p.add_argument("--threshold", type=fraction, metavar="T",
+    p.add_argument("--threshold", type=unit_interval, metavar="T",
                    help="heat map threshold, 0..1: CAM values below it (each map scaled 0..1) "
                         "are transparent (default: the remembered one; with --screenshot 0.5)")
-    p.add_argument("--opacity", type=fraction, metavar="O",
+    p.add_argument("--opacity", type=unit_interval, metavar="O",
                    help="heat map opacity, 0..1 (default: the remembered one; with "
                         "--screenshot 0.45)")
     p.add_argument("--window", type=window_flag, metavar="W",
@@ -77,16 +78,6 @@ def build_parser() -> argparse.ArgumentParser:
                         "with --screenshot file)")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     return p
-
-
-def fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number between 0 and 1")
-    return value
 
 
 def window_flag(text: str) -> str:

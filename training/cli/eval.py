@@ -11,7 +11,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from chexnet.inference.cli.common import EXIT_INPUT_FAILED, EXIT_OK, UsageError, unit_interval
+from chexnet.inference.cli.common import (
+    EXIT_INPUT_FAILED,
+    EXIT_OK,
+    UsageError,
+    non_negative_int,
+    unit_interval,
+)
 from chexnet.inference.package.card import DEMO_NOTICE
 from chexnet.inference.preprocessing import TTA_MODES
 from chexnet.inference.scoring.engine import DEVICES
@@ -70,13 +76,6 @@ def _thresholds(text: str) -> str:
     return text
 
 
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} is negative")
-    return value
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``eval`` to the ``chexnet`` command line."""
     p = subparsers.add_parser(
@@ -122,7 +121,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--pointing-tolerance", type=float, default=0.0, metavar="PX",
                    help="pointing game: count a CAM peak within PX pixels of the box as a hit "
                         "(default 0; Zhang et al. 2016 use 15 at full resolution)")
-    p.add_argument("--bootstrap", type=_non_negative, default=1000, metavar="N",
+    p.add_argument("--bootstrap", type=non_negative_int, default=1000, metavar="N",
                    help="bootstrap resamples for the 95%% CIs (default 1000; 0: no CIs)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--device", choices=DEVICES, default="auto",

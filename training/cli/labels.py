@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chexnet.inference.cli.common import UsageError
+from chexnet.inference.cli.common import UsageError, positive_int
 from chexnet.training.reports.report_files import ReportTable, read_reports
 
 if TYPE_CHECKING:  # an annotation only: the module itself loads when the command runs
@@ -71,13 +71,6 @@ def _k_range(text: str) -> tuple[int, int]:
     return lo, hi
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("labels-from-reports", help="mine training labels from free-text reports",
                        description="Cluster report clauses into candidate labels (step 1), then "
@@ -87,15 +80,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("reports", type=Path, metavar="REPORTS.csv", help="one row per image")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     ks = p.add_mutually_exclusive_group()
-    ks.add_argument("--k", type=_positive, help="number of clusters")
+    ks.add_argument("--k", type=positive_int, help="number of clusters")
     ks.add_argument("--k-range", type=_k_range, default=(5, 40), metavar="LOW:HIGH",
                     help="choose k in this range by silhouette (default 5:40)")
-    p.add_argument("--top", type=_positive, default=10, help="clusters to print (default 10)")
+    p.add_argument("--top", type=positive_int, default=10, help="clusters to print (default 10)")
     p.add_argument("--min-size", type=int, default=0, metavar="IMAGES",
                    help="clusters covering fewer images start with ignore=1 in label_map.csv")
-    p.add_argument("--max-unique", type=_positive, default=10_000,
+    p.add_argument("--max-unique", type=positive_int, default=10_000,
                    help="most distinct clauses clustered directly (default 10000)")
-    p.add_argument("--select-unique", type=_positive, default=3_000,
+    p.add_argument("--select-unique", type=positive_int, default=3_000,
                    help="with more distinct clauses, k is chosen on this many most frequent "
                         "ones, then FasterPAM runs once on all (default 3000)")
     p.add_argument("--seed", type=int, default=0, help="k-medoids seed (default 0)")

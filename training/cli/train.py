@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from chexnet.inference.cli.common import positive_int
 from chexnet.training.fit.cam_model import ARCHS
 from chexnet.training.fit.config import BALANCE_MODES, TrainConfig, default_workers
 from chexnet.training.fit.run_training import resume_training, start_training
@@ -73,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None,
                    help=f"data loader processes (default {d.workers}; with --threads N: N - 1, "
                         f"at most {d.workers})")
-    p.add_argument("--threads", type=_positive, metavar="N",
+    p.add_argument("--threads", type=positive_int, metavar="N",
                    help="CPU threads for torch's computation (default: torch's, one per core); "
                         "lower it when other processes share the CPUs. With --resume it "
                         "replaces the run's")
@@ -82,11 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", choices=("multi-label", "single-label"), default=d.task,
                    help="multi-label (sigmoid per label, default) or single-label (softmax over "
                         "images carrying exactly one label)")
-    p.add_argument("--min-per-class", type=_positive, metavar="N",
+    p.add_argument("--min-per-class", type=positive_int, metavar="N",
                    help="resample: each class gets at least N training draws per epoch (the "
                         "paper used 380); default off")
     norm = p.add_mutually_exclusive_group()
-    norm.add_argument("--max-normal", type=_positive, metavar="M",
+    norm.add_argument("--max-normal", type=positive_int, metavar="M",
                       help="resample: at most M normal training images per epoch")
     norm.add_argument("--normal-fraction", type=float, metavar="F",
                       help="resample: normal images make up F of each epoch (the paper: 0.219)")
@@ -109,13 +110,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps-per-epoch", type=int, help=argparse.SUPPRESS)
     p.add_argument("-v", "--verbose", action="store_true")
     return p
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
-    return value
 
 
 def main(argv: list[str] | None = None) -> int:
