@@ -98,8 +98,8 @@ def checked_model(finding: str, spec: str | None):
     """``--finding`` against the model that will run: the package, resolved once (the window
     does not resolve it again); a usage error's text when the model has no such finding; None
     when the model cannot be opened (the window says why, as without --finding)."""
-    from chexnet.app.model.model_choice import finding_label, unknown_finding
     from chexnet.inference.errors import ChexnetError
+    from chexnet.inference.package.card import match_finding, unknown_finding_message
     from chexnet.inference.package.lookup import resolve_model
 
     try:
@@ -107,7 +107,7 @@ def checked_model(finding: str, spec: str | None):
     except ChexnetError:
         return None
     labels = package.card.labels
-    return package if finding_label(finding, labels) else unknown_finding(finding, labels)
+    return package if match_finding(finding, labels) else unknown_finding_message(finding, labels)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,13 +18,7 @@ from PySide6.QtWidgets import QMainWindow
 from chexnet.app.commands import WindowCommands
 from chexnet.app.image_view import ImageView
 from chexnet.app.menus import build_menus, fill_recent
-from chexnet.app.model.model_choice import (
-    CHOSEN_IN_DIALOG,
-    ModelChoice,
-    finding_label,
-    make_default,
-    unknown_finding,
-)
+from chexnet.app.model.model_choice import CHOSEN_IN_DIALOG, ModelChoice, make_default
 from chexnet.app.model.navigation import Navigation, primary_index
 from chexnet.app.model.session import LoadedImage, OpenResult, StudySession
 from chexnet.app.model.settings import StartOptions, ViewerSettings
@@ -37,6 +31,7 @@ from chexnet.app.widgets.panels import MessageArea, MetadataPanel, ThumbnailStri
 from chexnet.app.window_layout import BOTTOM, RIGHT, add_dock, side_tabs, status_widgets
 from chexnet.app.workers import JobRunner
 from chexnet.app.worklist.dock import WorklistDock
+from chexnet.inference.package.card import match_finding, unknown_finding_message
 from chexnet.inference.package.verify import VerifiedPackage
 
 
@@ -185,9 +180,9 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"chexnet viewer — {model.name} {model.version}"
                             + (" (DEMO)" if engine.card.demo else ""))
         if self.start.finding:  # --finding, once: later the reader's choice stands
-            label = finding_label(self.start.finding, engine.labels)
+            label = match_finding(self.start.finding, engine.labels)
             if label is None:
-                self.messages.post(unknown_finding(self.start.finding, engine.labels))
+                self.messages.post(unknown_finding_message(self.start.finding, engine.labels))
             self.state.finding = label
             self.start = replace(self.start, finding=None)
         if self.nav.loaded is not None:

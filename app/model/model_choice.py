@@ -1,4 +1,4 @@
-"""Which model the viewer runs and how it was chosen, and which finding a name means.
+"""Which model the viewer runs and how it was chosen.
 
 The viewer follows the one rule every command follows
 (:func:`~chexnet.inference.package.lookup.resolve_model`): ``--model`` if given, else the user's
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chexnet.inference.package.card import is_normal_label, match_label
 from chexnet.inference.package.install import add_package
 from chexnet.inference.package.lookup import set_default_model
 
@@ -28,20 +27,6 @@ _WORDS = {"--model": "chosen by --model",
 def how_chosen(chosen_by: str) -> str:
     """``chosen_by`` in the words the findings panel shows."""
     return _WORDS.get(chosen_by, f"chosen by {chosen_by}" if chosen_by else "")
-
-
-def finding_label(text: str, labels: tuple[str, ...] | list[str]) -> str | None:
-    """The model's label that ``text`` names, as `chexnet predict --finding` matches it (case
-    and separators aside: ``"pleural thickening"`` names ``"Pleural_Thickening"``), or None;
-    None too for a "no finding" label, which has no heat map."""
-    label = match_label(text, tuple(labels))
-    return None if label is None or is_normal_label(label) else label
-
-
-def unknown_finding(text: str, labels: tuple[str, ...] | list[str]) -> str:
-    """The usage error for a finding the model does not know, worded as `chexnet predict`'s."""
-    known = ", ".join(label for label in labels if not is_normal_label(label))
-    return f"--finding {text!r} is not a label of this model; it knows: {known}"
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from chexnet.inference.errors import (
 )
 from chexnet.inference.io.dicom_reader import DEFAULT_MAX_PIXELS
 from chexnet.inference.io.study import Instance, scan
-from chexnet.inference.package.card import is_normal_label, match_label
+from chexnet.inference.package.card import match_finding, unknown_finding_message
 from chexnet.inference.package.lookup import resolve_model, sample_study_path
 from chexnet.inference.render.overlay import write_cam_png
 from chexnet.inference.render.text import model_header, prediction_text, safe_name
@@ -98,11 +98,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     engine = Engine(resolve_model(args.model), device=args.device, batch_size=args.batch_size,
                     tta=args.tta)
     if args.finding:  # any spelling of a label: "pleural effusion" names Pleural_Effusion
-        finding = match_label(args.finding, engine.labels)
-        if finding is None or is_normal_label(finding):
-            known = [label for label in engine.labels if not is_normal_label(label)]
-            raise UsageError(f"--finding {args.finding!r} is not a label of this model; it "
-                             f"knows: {', '.join(known)}")
+        finding = match_finding(args.finding, engine.labels)
+        if finding is None:
+            raise UsageError(unknown_finding_message(args.finding, engine.labels))
         args.finding = finding
     instances, failures = _ordered_instances(args.inputs)
     if not instances and not failures:

@@ -49,6 +49,19 @@ def is_normal_label(label: str) -> bool:
     return label_key(label) in NORMAL_LABELS
 
 
+def match_finding(text: str, labels: tuple[str, ...] | list[str]) -> str | None:
+    """The finding (a label that is not "normal": normal has no heat map) that ``text`` names,
+    or None. What ``--finding`` means in ``chexnet predict`` and the viewer."""
+    label = match_label(text, labels)
+    return None if label is None or is_normal_label(label) else label
+
+
+def unknown_finding_message(text: str, labels: tuple[str, ...] | list[str]) -> str:
+    """The usage error for a ``--finding`` the model does not know."""
+    known = ", ".join(label for label in labels if not is_normal_label(label))
+    return f"--finding {text!r} is not a label of this model; it knows: {known}"
+
+
 #: ChestX-ray14's 14 pathologies in the order of the NIH release and the CheXNet paper.
 CHESTXRAY14_LABELS = (
     "Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia",

@@ -7,7 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chexnet.inference.package.card import is_normal_label, label_key, match_label
+from chexnet.inference.package.card import (
+    is_normal_label,
+    label_key,
+    match_finding,
+    match_label,
+    unknown_finding_message,
+)
 from chexnet.inference.scoring.prediction import ModelId, Prediction
 from chexnet.inference.screen.results import abnormal_score, priority_of
 
@@ -50,3 +56,10 @@ def test_normal_never_raises_a_screening_priority():
     assert priority_of(probs, thresholds, LABELS, "max-above-threshold") == (1, 0.3)
     assert priority_of(probs, thresholds, LABELS, "abnormal") == (0, 0.3)
     assert priority_of([0.7, 0.3, 0.9], thresholds, LABELS, "max-above-threshold") == (0, 0.7)
+
+
+def test_a_finding_is_a_label_that_is_not_normal():
+    assert match_finding("pleural thickening", LABELS) == "Pleural_Thickening"
+    assert match_finding("no finding", LABELS) is None  # normal has no heat map
+    assert unknown_finding_message("Flu", LABELS) == (
+        "--finding 'Flu' is not a label of this model; it knows: Atelectasis, Pleural_Thickening")
