@@ -18,7 +18,7 @@ from chexnet.inference.io.image import Window
 def primary_index(result: OpenResult) -> int:
     """The item shown first after an open: the first image the model would analyse (a frontal
     chest radiograph, whichever study it is in), else the first image
-    (:func:`~chexnet.app.model.reading_order.first_to_read`)."""
+    (:func:`~chexnet.inference.io.study.first_to_read`)."""
     return result.first if 0 <= result.first < len(result.items) else 0
 
 

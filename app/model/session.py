@@ -17,10 +17,9 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from chexnet.app.model.reading_order import first_to_read
 from chexnet.app.workers import JobRunner
 from chexnet.inference.io.image import Image, Window, robust_window
-from chexnet.inference.io.study import Instance, ScanResult, scan
+from chexnet.inference.io.study import Instance, ScanResult, first_to_read, scan
 from chexnet.inference.package.lookup import resolve_model
 from chexnet.inference.package.verify import VerifiedPackage
 from chexnet.inference.scoring.engine import Engine
@@ -62,7 +61,7 @@ class Item:
 class OpenResult:
     scan: ScanResult
     items: list[Item] = field(default_factory=list)
-    first: int = 0  # the item shown first (reading_order.first_to_read)
+    first: int = 0  # the item shown first (io.study.first_to_read)
 
 
 def thumbnail(display_u8: np.ndarray, side: int = THUMB_SIDE) -> np.ndarray:

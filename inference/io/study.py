@@ -36,6 +36,10 @@ __all__ = ["Instance", "ScanResult", "Series", "Study", "iter_files", "load_imag
 log = logging.getLogger(__name__)
 
 
+#: :attr:`Instance.read_rank` values, best first.
+FRONTAL_CHEST_RADIOGRAPH, NOT_REFUSED, REFUSED = 0, 1, 2
+
+
 @dataclass(frozen=True)
 class Instance:
     """One image file of a study, known by its header; pixels are loaded on demand.
@@ -69,6 +73,17 @@ class Instance:
         """What the model is for: a frontal chest radiograph."""
         return self.is_frontal and self.is_chest_radiograph
 
+    @property
+    def read_rank(self) -> int:
+        """Which image to read first, from the header alone: :data:`FRONTAL_CHEST_RADIOGRAPH`,
+        :data:`NOT_REFUSED` (nothing in the header says otherwise: a PNG, a chest radiograph
+        that does not say its view) or :data:`REFUSED` (another modality, body part or view)."""
+        if self.reads_first:
+            return FRONTAL_CHEST_RADIOGRAPH
+        if self.is_chest_radiograph and (not self.view_position or self.is_frontal):
+            return NOT_REFUSED
+        return REFUSED
+
     def load(self, *, max_pixels: int = DEFAULT_MAX_PIXELS, min_size: int | None = None) -> Image:
         if self.file is None:
             return load_image(self.path, max_pixels=max_pixels, min_size=min_size)
@@ -77,6 +92,13 @@ class Instance:
     def header_rows(self) -> list[tuple[str, str, str]]:
         """Rows for the metadata panel (patient data included: never log them)."""
         return header_rows(self.path) if self.file is None else self.file.header_rows()
+
+
+def first_to_read(instances: list[Instance]) -> int:
+    """Index of the image to show and score first (the lowest :attr:`Instance.read_rank`, the
+    first of those); 0 for none."""
+    ranks = [inst.read_rank for inst in instances]
+    return ranks.index(min(ranks)) if ranks else 0
 
 
 @dataclass
@@ -102,11 +124,9 @@ class Study:
 
     @property
     def primary(self) -> Instance | None:
-        """The instance to show and score first: the first frontal chest radiograph, else the
-        first frontal image, else the first one."""
+        """The instance to show and score first (:func:`first_to_read`)."""
         instances = self.instances
-        return next((i for i in instances if i.reads_first),
-                    next((i for i in instances if i.is_frontal), next(iter(instances), None)))
+        return instances[first_to_read(instances)] if instances else None
 
     @property
     def has_chest_radiograph(self) -> bool:
@@ -161,7 +181,7 @@ def scan(paths: Iterable[str | Path]) -> ScanResult:
         study.series.sort(key=lambda s: (not s.has_frontal, _num(s.number), s.uid))
     # studies with what the model is for come first (a folder's CT does not open before its
     # chest radiographs); otherwise discovery order (sorted() is stable)
-    ordered = sorted(studies.values(), key=lambda st: (not any(i.reads_first for i in st.instances),
+    ordered = sorted(studies.values(), key=lambda st: (min(i.read_rank for i in st.instances),
                                                        not st.has_chest_radiograph))
     return ScanResult(ordered, skipped)
 

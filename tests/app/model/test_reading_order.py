@@ -1,5 +1,6 @@
-"""The image an open shows first: the first frontal chest radiograph of whatever study, else the
-first image nothing refuses, else the first one -- whatever order the studies come in."""
+"""The image an open shows first (io.study.first_to_read): the first frontal chest radiograph of
+whatever study, else the first image nothing refuses, else the first one -- whatever order the
+studies come in."""
 
 from __future__ import annotations
 
@@ -7,14 +8,13 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from chexnet.app.model.reading_order import (
+from chexnet.app.model.session import open_paths
+from chexnet.inference.io.study import (
     FRONTAL_CHEST_RADIOGRAPH,
     NOT_REFUSED,
     REFUSED,
     first_to_read,
-    header_rank,
 )
-from chexnet.app.model.session import open_paths
 from tests.inference.io.dicom_factory import make_dicom
 
 RAMP = (np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 8)
@@ -34,10 +34,10 @@ def mixed(tmp_path_factory):
 
 
 def test_each_image_is_ranked_by_its_header(mixed):
-    assert header_rank(mixed["d_pa.dcm"]) == FRONTAL_CHEST_RADIOGRAPH
-    assert header_rank(mixed["c_photo.png"]) == NOT_REFUSED
+    assert mixed["d_pa.dcm"].read_rank == FRONTAL_CHEST_RADIOGRAPH
+    assert mixed["c_photo.png"].read_rank == NOT_REFUSED
     for name in ("a_ct.dcm", "b_lateral.dcm", "e_knee.dcm"):
-        assert header_rank(mixed[name]) == REFUSED, name
+        assert mixed[name].read_rank == REFUSED, name
 
 
 @pytest.mark.parametrize(("order", "first"), [
