@@ -11,22 +11,30 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 CR_STORAGE = "1.2.840.10008.5.1.4.1.1.1"
 
 
+def new_dataset(sop_class: str, modality: str, study_uid: str | None = None,
+                series_uid: str | None = None) -> Dataset:
+    """A dataset of ``sop_class`` with its file meta (explicit VR little endian) and fresh
+    UIDs, no pixels yet."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = sop_class
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = sop_class
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID = study_uid or generate_uid()
+    ds.SeriesInstanceUID = series_uid or generate_uid()
+    ds.Modality = modality
+    return ds
+
+
 def make_dicom(path: Path, pixels: np.ndarray, *, bits_stored: int | None = None,
                photometric: str = "MONOCHROME2", study_uid: str | None = None,
                series_uid: str | None = None, **attrs) -> Path:
     """Write a single-frame greyscale CR image with the given pixels and attributes."""
     pixels = np.ascontiguousarray(pixels)
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = CR_STORAGE
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = CR_STORAGE
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID = study_uid or generate_uid()
-    ds.SeriesInstanceUID = series_uid or generate_uid()
-    ds.Modality = "CR"
+    ds = new_dataset(CR_STORAGE, "CR", study_uid, series_uid)
     ds.BodyPartExamined = "CHEST"
     ds.ViewPosition = "PA"
     ds.PatientName = "Test^Patient"

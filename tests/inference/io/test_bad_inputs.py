@@ -45,6 +45,7 @@ from chexnet.inference.errors import (
 )
 from chexnet.inference.io.dicom_reader import read_dicom
 from tests.conftest import pydicom_data_file
+from tests.inference.io.dicom_factory import new_dataset
 
 BASIC_TEXT_SR = "1.2.840.10008.5.1.4.1.1.88.11"
 ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
@@ -92,17 +93,7 @@ def cut(src: Path, dst: Path, length: int) -> Path:
 
 def non_image(path: Path, sop_class: str, modality: str, **attrs) -> Path:
     """A valid DICOM object of an image-less SOP class."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = sop_class
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID = generate_uid()
-    ds.SeriesInstanceUID = generate_uid()
-    ds.Modality = modality
+    ds = new_dataset(sop_class, modality)
     for key, value in attrs.items():
         setattr(ds, key, value)
     ds.save_as(path, enforce_file_format=True)
