@@ -48,9 +48,6 @@ class VerifiedPackage:
         """The graph takes a fixed batch size (run it one input at a time)."""
         return isinstance(self.input_shape[0], int)
 
-    def __fspath__(self) -> str:
-        return str(self.path)
-
 
 def open_package(path: str | Path, *, check_registry: bool = True) -> VerifiedPackage:
     """Verify a model package (see the module docstring) and return it.

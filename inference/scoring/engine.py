@@ -19,7 +19,7 @@ import onnxruntime as ort
 
 from chexnet.inference.errors import DeviceUnavailableError, ModelPackageError
 from chexnet.inference.io.image import Image
-from chexnet.inference.package.card import CAMS_NAME, INPUT_NAME, PROBS_NAME
+from chexnet.inference.package.card import CAMS_NAME, INPUT_NAME, PROBS_NAME, ModelCard
 from chexnet.inference.package.verify import VerifiedPackage, open_package
 from chexnet.inference.scoring.prediction import ModelId, Prediction
 from chexnet.inference.scoring.prepare import PreparedInput, prepare_input
@@ -115,9 +115,6 @@ class Engine:
         if not isinstance(package, VerifiedPackage):  # resolve_model's result is verified
             package = open_package(package, check_registry=check_registry)
         self.package = package
-        self.path = package.path
-        self.sha256 = package.sha256
-        self.card = package.card
         self.batch_size = max(1, int(batch_size))
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -142,6 +139,18 @@ class Engine:
         self._thresholds = np.array([self.card.threshold(lb) for lb in self.card.labels],
                                     dtype=np.float32)
         log.info("model %s on %s", self.model_id.short, self.providers[0])
+
+    @property
+    def path(self) -> Path:
+        return self.package.path
+
+    @property
+    def sha256(self) -> str:
+        return self.package.sha256
+
+    @property
+    def card(self) -> ModelCard:
+        return self.package.card
 
     @property
     def labels(self) -> tuple[str, ...]:

@@ -19,7 +19,6 @@ counts as absent; ties are counted in the results).
 from __future__ import annotations
 
 import csv
-import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from chexnet.inference.package.card import CHESTXRAY14_LABELS
+from chexnet.inference.package.card import CHESTXRAY14_LABELS, label_key
 from chexnet.training.data.labels import LabelFileError, LabelTable
 from chexnet.training.evaluation import metrics
 
@@ -35,18 +34,14 @@ IMAGE_COLUMN, PATIENT_COLUMN, READER_COLUMN = "Image ID", "Patient ID", "Reader 
 _VALUES = {"YES": 1, "NO": 0, "1": 1, "0": 0, "TRUE": 1, "FALSE": 0}
 
 
-def _key(name: str) -> str:
-    return re.sub(r"[\s_\-]+", " ", name).strip().casefold()
-
-
-_CANONICAL = {_key(lb): lb for lb in CHESTXRAY14_LABELS}
+_CANONICAL = {label_key(lb): lb for lb in CHESTXRAY14_LABELS}
 
 
 def canonical_label(name: str) -> str:
     """The ChestX-ray14 spelling of a ChestX-ray14 finding name (``Pleural Thickening`` and
     ``pleural_thickening`` become ``Pleural_Thickening``); every other name is returned
     stripped, never renamed to an NIH name (``pleural effusion`` stays ``pleural effusion``)."""
-    return _CANONICAL.get(_key(name), name.strip())
+    return _CANONICAL.get(label_key(name), name.strip())
 
 
 def _read_rows(path: Path, required: Sequence[str]) -> tuple[list[str], list[list[str]]]:

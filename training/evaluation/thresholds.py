@@ -7,7 +7,6 @@ import numpy as np
 
 from chexnet.inference.package.card import DEFAULT_THRESHOLD, ModelCard
 from chexnet.inference.package.lookup import resolve_model
-from chexnet.inference.scoring.engine import Engine
 from chexnet.training.evaluation.radiologist_reads import canonical_label
 
 
@@ -28,7 +27,7 @@ def resolve_thresholds(labels: tuple[str, ...], card: ModelCard | None = None,
         return (np.full(n, float(spec)), f"{float(spec):g} for every label (--thresholds)",
                 [f"--thresholds {float(spec):g}"] * n)
     if from_package:
-        card = Engine(resolve_model(from_package), device="cpu").card
+        card = resolve_model(from_package).card  # the card only: no ONNX Runtime session
         where = f"--thresholds-from {from_package}"
     else:
         where = "the evaluated model"
