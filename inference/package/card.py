@@ -17,6 +17,9 @@ CARD_SCHEMA = 1
 INPUT_NAME = "image"
 PROBS_NAME = "probs"
 CAMS_NAME = "cams"
+#: Optional third output [N]: how far the image's pooled features lie from the training images'
+#: (:mod:`chexnet.inference.scoring.ood`); present exactly when the card has ``ood``.
+OOD_NAME = "ood_score"
 #: Operating threshold for a label whose card gives none.
 DEFAULT_THRESHOLD = 0.5
 #: What ``probs`` mean. ``multi-label``: one sigmoid per label, independent (CheXNet).
@@ -89,6 +92,14 @@ class ModelCard:
     validation_metrics: dict[str, Any] = field(default_factory=dict)
     created: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The out-of-distribution check, or None (a package without one; cards written before it
+    #: existed). Schema (JSON object): ``threshold`` (float, required: a score above it is not
+    #: analysed), ``score`` ("mahalanobis_distance": the distance, not its square),
+    #: ``method``, ``feature_tensor`` (graph tensor pooled), ``feature_dim``, ``n_reference``
+    #: (reference images), ``reference_data``, ``covariance`` (estimator and shrinkage),
+    #: ``percentile`` and ``threshold_rule`` (how the threshold was set), ``rates`` (measured
+    #: rejection rates: a list of {"set", "n", "rejected", "rate"}), ``citation``.
+    ood: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if len(set(self.labels)) != len(self.labels) or not self.labels:
@@ -98,6 +109,16 @@ class ModelCard:
             raise ValueError(f"thresholds for unknown labels: {sorted(unknown)}")
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {', '.join(TASKS)}, not {self.task!r}")
+        if self.ood is not None:
+            limit = self.ood.get("threshold") if isinstance(self.ood, dict) else None
+            if isinstance(limit, bool) or not isinstance(limit, int | float) or not limit > 0:
+                raise ValueError(f"ood must be an object with a positive 'threshold', not "
+                                 f"{self.ood!r:.80}")
+
+    @property
+    def ood_threshold(self) -> float | None:
+        """The out-of-distribution limit (None: the package has no such check)."""
+        return None if self.ood is None else float(self.ood["threshold"])
 
     def threshold(self, label: str) -> float:
         return float(self.thresholds.get(label, DEFAULT_THRESHOLD))

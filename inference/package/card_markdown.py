@@ -67,7 +67,35 @@ def card_markdown(card: ModelCard, sha256: str, file_name: str) -> str:
                       f"({_fmt(ci[0])}–{_fmt(ci[1])}) on {test.get('n_images')} images of "
                       f"{test.get('n_patients')} patients; {_esc(test.get('ci_method', ''))}."]
     lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines + _ood_lines(card))
+
+
+def _ood_lines(card: ModelCard) -> list[str]:
+    """The out-of-distribution check: how it was made, its limit and its measured rates."""
+    ood = card.ood
+    if ood is None:
+        return ["## Out-of-distribution check", "",
+                "None: this package scores any image, chest radiograph or not.", ""]
+    lines = ["## Out-of-distribution check", "",
+             f"- Score: {_esc(ood.get('method', ood.get('score', '–')))} "
+             f"(feature tensor `{_esc(ood.get('feature_tensor', '–'))}`, "
+             f"{ood.get('feature_dim', '–')} features); {_esc(ood.get('citation', ''))}",
+             f"- Reference images: {ood.get('n_reference', '–')} "
+             f"({_esc(ood.get('reference_data', '–'))}); covariance "
+             f"{_esc(ood.get('covariance', '–'))}",
+             f"- Limit: {_fmt(float(ood['threshold']))}, {_esc(ood.get('threshold_rule', ''))}; "
+             "an image scoring above it is not analysed", ""]
+    rates = ood.get("rates") or []
+    if rates:
+        lines += ["| Images | should be | n | rejected by the check | rate | median score |",
+                  "|---|---|---|---|---|---|"]
+        kinds = {"in": "analysed", "out": "rejected", "info": "(informational)"}
+        for r in rates:
+            lines.append(f"| {_esc(r.get('set'))} | {kinds.get(r.get('kind'), '–')} | "
+                         f"{r.get('n')} | {r.get('rejected')} | {r.get('rate', 0):.1%} | "
+                         f"{r.get('median_score', '–')} |")
+        lines.append("")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,6 +21,7 @@ from chexnet.inference.package.card import (
     CAMS_NAME,
     CARD_KEY,
     INPUT_NAME,
+    OOD_NAME,
     PROBS_NAME,
     ModelCard,
 )
@@ -155,7 +156,9 @@ def _shape(value_info: Any) -> list[Dim]:
 
 
 def _check_graph(path: Path, graph: Any, card: ModelCard) -> tuple[Dim, ...]:
-    """The graph takes the card's input and returns probs + CAMs for the card's labels."""
+    """The graph takes the card's input and returns probs + CAMs for the card's labels, and an
+    ``ood_score`` [N] exactly when the card gives its limit (a score without a limit would gate
+    nothing; a limit without a score would silently check nothing)."""
     weights = {t.name for t in graph.initializer}
     inputs = {i.name: _shape(i) for i in graph.input if i.name not in weights}
     outputs = {o.name: _shape(o) for o in graph.output}
@@ -164,6 +167,15 @@ def _check_graph(path: Path, graph: Any, card: ModelCard) -> tuple[Dim, ...]:
         raise ModelPackageError(path, f"graph must take '{INPUT_NAME}' and return "
                                       f"'{PROBS_NAME}' and '{CAMS_NAME}'; it takes "
                                       f"{sorted(inputs)} and returns {sorted(outputs)}")
+    if (OOD_NAME in outputs) != (card.ood is not None):
+        raise ModelPackageError(path, f"graph {'has' if OOD_NAME in outputs else 'lacks'} the "
+                                      f"'{OOD_NAME}' output but its card "
+                                      f"{'gives no' if card.ood is None else 'gives an'} "
+                                      "out-of-distribution limit; refit it with "
+                                      "`chexnet-train ood-fit`")
+    if OOD_NAME in outputs and len(outputs[OOD_NAME]) != 1:
+        raise ModelPackageError(path, f"output '{OOD_NAME}' has shape {outputs[OOD_NAME]}; "
+                                      "it must be [N], one score per input")
     shape = inputs[INPUT_NAME]
     expected = [spec.channels, spec.size, spec.size]
     if len(shape) != 4 or shape[1:] != expected:

@@ -19,8 +19,15 @@ import onnxruntime as ort
 
 from chexnet.inference.errors import DeviceUnavailableError, ModelPackageError
 from chexnet.inference.io.image import Image
-from chexnet.inference.package.card import CAMS_NAME, INPUT_NAME, PROBS_NAME, ModelCard
+from chexnet.inference.package.card import (
+    CAMS_NAME,
+    INPUT_NAME,
+    OOD_NAME,
+    PROBS_NAME,
+    ModelCard,
+)
 from chexnet.inference.package.verify import VerifiedPackage, open_package
+from chexnet.inference.scoring.ood import NO_OOD_WARNING, merge_ood, ood_reason
 from chexnet.inference.scoring.prediction import ModelId, Prediction
 from chexnet.inference.scoring.prepare import PreparedInput, prepare_input
 from chexnet.inference.scoring.tta import check_tta, merge_cams, merge_probs
@@ -78,6 +85,7 @@ def select_providers(device: str = "auto") -> list[str]:
 class RawOutput:
     probs: np.ndarray  # [N, C]
     cams: np.ndarray  # [N, C, h, w]
+    ood: np.ndarray | None = None  # [N]; None: the package has no out-of-distribution check
 
 
 class Engine:
@@ -134,6 +142,9 @@ class Engine:
                 f"--device {device}: ONNX Runtime fell back to {self.providers[0]} (CUDA/cuDNN "
                 "libraries missing?); use --device cpu or install the CUDA runtime")
         self._fixed_batch = package.fixed_batch
+        self._outputs = [PROBS_NAME, CAMS_NAME]
+        if OOD_NAME in {o.name for o in self.session.get_outputs()}:
+            self._outputs.append(OOD_NAME)  # open_package checked the card gives its limit
         self.tta = check_tta(tta) if tta is not None else self.card.tta
         self.model_id = ModelId(self.card.name, self.card.version, self.sha256, self.card.demo)
         self._thresholds = np.array([self.card.threshold(lb) for lb in self.card.labels],
@@ -157,15 +168,14 @@ class Engine:
         return self.card.labels
 
     def run(self, batch: np.ndarray) -> RawOutput:
-        """Run preprocessed inputs [N, C, S, S] through the graph."""
+        """Run preprocessed inputs [N, C, S, S] through the graph (``ood`` when it has
+        ``ood_score``)."""
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         step = 1 if self._fixed_batch else max(len(batch), 1)
-        probs, cams = [], []
-        for i in range(0, len(batch), step):
-            p, c = self.session.run([PROBS_NAME, CAMS_NAME], {INPUT_NAME: batch[i:i + step]})
-            probs.append(p)
-            cams.append(c)
-        return RawOutput(np.concatenate(probs), np.concatenate(cams))
+        outs = [self.session.run(self._outputs, {INPUT_NAME: batch[i:i + step]})
+                for i in range(0, len(batch), step)]
+        probs, cams, *ood = (np.concatenate(parts) for parts in zip(*outs, strict=True))
+        return RawOutput(probs, cams, ood[0].reshape(-1) if ood else None)
 
     def prepare(self, image: Image, *, tta: str | None = None) -> PreparedInput:
         """Step one of :meth:`predict` (gate, crops; no model run): :func:`~.prepare.prepare_input`
@@ -178,39 +188,49 @@ class Engine:
 
         All their model inputs (one per image, or its crops with test-time augmentation) go
         through the model in run calls of ``batch_size`` inputs (an image's crops may span two);
-        crops' probabilities are averaged and their CAMs merged over the image
-        (:mod:`chexnet.inference.scoring.tta`); a gate-refused input becomes a ``not_analysed``
-        prediction in its place. The inputs may come from another process
-        (:func:`~.prepare.prepare_input` needs no session), but from this model's preprocessing.
+        crops' probabilities (and out-of-distribution scores) are averaged and their CAMs merged
+        over the image (:mod:`chexnet.inference.scoring.tta`); a gate-refused input, and one
+        whose out-of-distribution score is above the card's limit
+        (:mod:`chexnet.inference.scoring.ood`), becomes a ``not_analysed`` prediction in its
+        place (the latter keeps its score, never its probabilities). The inputs may come from
+        another process (:func:`~.prepare.prepare_input` needs no session), but from this
+        model's preprocessing.
         """
         todo = [p for p in prepared if p.analyse]
         for p in todo:
             if p.spec != self.card.preprocess:
                 raise ValueError(f"{p.path.name}: prepared for another model's preprocessing "
                                  f"({p.spec}); this model's is {self.card.preprocess}")
+        ood = None
         if todo:
             x = np.concatenate([p.model_input() for p in todo])
             outs = [self.run(x[i:i + self.batch_size])
                     for i in range(0, len(x), self.batch_size)]
             probs = np.concatenate([o.probs for o in outs])
             cams = np.concatenate([o.cams for o in outs])
+            ood = None if outs[0].ood is None else np.concatenate([o.ood for o in outs])
         results, at = [], 0
         for p in prepared:
-            if not p.analyse:
+            k = p.n_inputs if p.analyse else 0
+            score = None if not k or ood is None else merge_ood(ood[at:at + k])
+            reason = None if score is None else ood_reason(score, self.card.ood_threshold)
+            if not p.analyse or reason:
                 results.append(Prediction(
                     path=p.path, model=self.model_id, status=Status.NOT_ANALYSED,
-                    labels=self.labels, reasons=p.reasons, warnings=p.warnings,
-                    image_shape=p.image_shape, uids=p.uids))
+                    labels=self.labels, reasons=p.reasons or (reason,), warnings=p.warnings,
+                    image_shape=p.image_shape, uids=p.uids, ood_score=score,
+                    tta=p.tta if reason else "none"))
+                at += k
                 continue
-            k = p.n_inputs
             fields = _merged(p, probs[at:at + k], cams[at:at + k])
             at += k
-            warnings = p.warnings + fields.pop("warnings")
+            warnings = p.warnings + fields.pop("warnings") + (() if score is not None
+                                                              else (NO_OOD_WARNING,))
             results.append(Prediction(
                 path=p.path, model=self.model_id,
                 status=Status.of_scoring(True, warnings),
                 labels=self.labels, thresholds=self._thresholds, image_shape=p.image_shape,
-                warnings=warnings, tta=p.tta, uids=p.uids, **fields))
+                warnings=warnings, tta=p.tta, uids=p.uids, ood_score=score, **fields))
         return results
 
     def predict(self, images: Iterable[Image], *, tta: str | None = None) -> list[Prediction]:

@@ -48,6 +48,9 @@ class Prediction:
     With test-time augmentation (``tta`` other than ``none``) they are the crops' CAMs merged
     over the whole image (:func:`chexnet.inference.scoring.tta.merge_cams`: twice the
     feature-map density, NaN where no crop looked) and ``crop_box`` is the whole image.
+    ``ood_score`` is the model's out-of-distribution score (:mod:`chexnet.inference.scoring.ood`;
+    the crops' mean with test-time augmentation), kept also when it made the image not analysed;
+    None when the package has no such check or the intended-use gate refused the image first.
     """
 
     path: Path
@@ -64,6 +67,7 @@ class Prediction:
     uids: DicomUids = field(default_factory=DicomUids)
     tta: str = "none"
     extras: dict = field(default_factory=dict)
+    ood_score: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", Status(self.status))  # a plain string is accepted
@@ -111,6 +115,7 @@ class Prediction:
                       "sha256": self.model.sha256, "demo": self.model.demo},
             **self.uids.record(),
             "tta": self.tta,
+            "ood_score": None if self.ood_score is None else round(self.ood_score, 4),
             "findings": [{"label": f.label, "probability": round(f.probability, 6),
                           "threshold": round(f.threshold, 6),
                           "above_threshold": f.above_threshold} for f in self.ranked],

@@ -28,7 +28,7 @@ def test_default_model_is_a_small_demo_densenet(default_model):
     assert card.demo is True
     assert card.arch == "densenet121"
     assert len(card.labels) == 14
-    assert default_model.stat().st_size < 30 * 2**20
+    assert default_model.stat().st_size < 34 * 2**20  # 4 MiB of it: the OOD statistics
     assert "test_metrics" in card.extra
     assert card.extra["test_metrics"]["per_class"]
     assert "chexnet-train" in card.extra["train_command"]

@@ -33,6 +33,10 @@ examples:
   torchrun --nproc_per_node 4 -m chexnet.training.cli.train /data/ChestX-ray14 ...   (multi-GPU)
   then: chexnet export runs/chexnet --out model.onnx
 
+subcommands:
+  chexnet-train ood-fit --model PKG --images DATA --split train --out NEW.onnx
+      add an out-of-distribution check fitted on the training images (see ood-fit --help)
+
 tasks:
   multi-label (default): one sigmoid per label, BCE (CheXNet). A `normal` (or "No Finding")
       column is the absence of findings, not a label: it is not trained.
@@ -113,8 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["ood-fit"]:
+        from chexnet.training.cli.ood_fit import main as ood_fit
+
+        return ood_fit(argv[1:])
+    parser = build_parser()
     args = parser.parse_args(argv)
     args.command_line = ["chexnet-train", *argv]
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,

@@ -11,7 +11,7 @@ import logging
 import tempfile
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -54,11 +54,14 @@ class ExportReport:
 
 
 def export_package(model: CamClassifier, card: ModelCard, out: str | Path,
-                   check_inputs: np.ndarray | None = None) -> ExportReport:
+                   check_inputs: np.ndarray | None = None,
+                   ood_inputs: np.ndarray | None = None, ood_reference: str = "") -> ExportReport:
     """Write ``model`` with ``card`` to ``out`` (.onnx) and verify it against torch.
 
     ``check_inputs`` are preprocessed images [N, C, S, S]; random ones are used when omitted
-    (pass real images: they exercise realistic activation ranges).
+    (pass real images: they exercise realistic activation ranges). ``ood_inputs``: the
+    training images' preprocessed inputs; given, the package gets the out-of-distribution
+    check fitted on them (:mod:`.ood_fit`; ``ood_reference`` describes them in the card).
     """
     out = Path(out)
     spec = card.preprocess
@@ -86,6 +89,11 @@ def export_package(model: CamClassifier, card: ModelCard, out: str | Path,
     proto.producer_name = "chexnet"
     proto.doc_string = (f"{card.name} {card.version}: {card.arch}, "
                         f"{plural(len(card.labels), 'label')}")
+    if ood_inputs is not None:
+        from chexnet.training.package.ood_fit import with_ood_check  # it imports this module
+
+        proto, entry = with_ood_check(proto, ood_inputs, reference_data=ood_reference)
+        card = replace(card, ood=entry)
     attach_card(proto, card)
     onnx.checker.check_model(proto, full_check=True)
     out.parent.mkdir(parents=True, exist_ok=True)
