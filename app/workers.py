@@ -50,7 +50,8 @@ def describe_error(err: BaseException) -> str:
         return str(err)
     if isinstance(err, MemoryError):
         return "out of memory while reading or analysing this image"
-    return f"unexpected {type(err).__name__}: {err}"
+    # Not the exception's text: a library's can quote file content (patient data).
+    return f"unexpected {type(err).__name__} (details in the debug log)"
 
 
 class Job(QRunnable):
@@ -69,8 +70,9 @@ class Job(QRunnable):
         try:
             result = self.fn(*self.args)
         except BaseException as err:  # a worker must never take the window down
-            log.debug("job %s failed:\n%s", getattr(self.fn, "__name__", self.fn),
-                      traceback.format_exc())
+            # the stack, not the message: a library's message can quote patient data
+            log.debug("job %s failed with %s:\n%s", getattr(self.fn, "__name__", self.fn),
+                      type(err).__name__, "".join(traceback.format_tb(err.__traceback__)))
             self.signals.errored.emit(self.token, describe_error(err))
         else:
             self.signals.returned.emit(self.token, result)

@@ -48,7 +48,21 @@ def atomic_output(target: str | Path, *, sync_dir: bool = False,
 def write_atomic(target: str | Path, data: str | bytes, *, sync_dir: bool = False) -> None:
     """Replace ``target`` with ``data`` (text is written as UTF-8, newlines untranslated)."""
     with atomic_output(target, sync_dir=sync_dir) as fh:
-        fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+        fh.write(utf8_bytes(data) if isinstance(data, str) else data)
+
+
+def utf8_bytes(text: str) -> bytes:
+    """``text`` as UTF-8. A file name that is not valid UTF-8 (Python holds its bad bytes as
+    lone surrogates) is written with its bad bytes as ``\\xNN`` escapes instead of failing the
+    write: a report must name such a file, not crash on it."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            raw = text.encode("utf-8", "surrogateescape")  # the file name's own bytes
+        except UnicodeEncodeError:  # lone surrogates that are no escaped byte
+            return text.encode("utf-8", "backslashreplace")
+        return raw.decode("utf-8", "backslashreplace").encode("utf-8")
 
 
 def _new_file_mode() -> int:

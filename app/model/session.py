@@ -18,6 +18,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from chexnet.app.workers import JobRunner
+from chexnet.inference.io.file_guard import guarded_file
 from chexnet.inference.io.image import Image, Window, robust_window
 from chexnet.inference.io.study import Instance, ScanResult, first_to_read, scan
 from chexnet.inference.package.lookup import resolve_model
@@ -96,12 +97,13 @@ def _load(instance: Instance, min_size: int | None = None) -> Image:
 
 
 def load_for_view(instance: Instance) -> LoadedImage:
-    """Decode one image and prepare everything the window shows (runs on a worker)."""
-    image = _load(instance)
-    display = image.display_u8()  # cached on the image: the first paint costs nothing
-    presets, value_range = window_presets(image)
-    return LoadedImage(image, instance.header_rows(), presets, thumbnail(display),
-                       value_range)
+    """Decode one image and all the window shows (on a worker), in the per-file guard."""
+    with guarded_file(instance.path):
+        image = _load(instance)
+        display = image.display_u8()  # cached on the image: the first paint costs nothing
+        presets, value_range = window_presets(image)
+        rows = instance.header_rows()
+    return LoadedImage(image, rows, presets, thumbnail(display), value_range)
 
 
 def open_paths(paths: list[Path]) -> OpenResult:
@@ -293,6 +295,6 @@ def _predict(engine: Engine, image: Image) -> Prediction:
     return engine.predict([image])[0]
 
 
-def _thumbnail_of(instance: Instance) -> np.ndarray:
-    # a JPEG 2000 file decodes at a reduced resolution level when that is enough
-    return thumbnail(_load(instance, min_size=2 * THUMB_SIDE).display_u8(cache=False))
+def _thumbnail_of(instance: Instance) -> np.ndarray:  # JPEG 2000: a reduced decode suffices
+    with guarded_file(instance.path):
+        return thumbnail(_load(instance, min_size=2 * THUMB_SIDE).display_u8(cache=False))

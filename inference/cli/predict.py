@@ -16,16 +16,17 @@ from chexnet.inference.cli.common import (
     UsageError,
     unit_interval,
 )
-from chexnet.inference.errors import (
-    ChexnetInputError,
-)
+from chexnet.inference.errors import ChexnetInputError, NotAnImageError
 from chexnet.inference.io.dicom_reader import DEFAULT_MAX_PIXELS
+from chexnet.inference.io.image import Image
 from chexnet.inference.io.study import Instance, scan
 from chexnet.inference.package.card import match_finding, unknown_finding_message
 from chexnet.inference.package.lookup import resolve_model, sample_study_path
 from chexnet.inference.render.overlay import write_cam_png
 from chexnet.inference.render.text import model_header, prediction_text, safe_name
 from chexnet.inference.scoring.engine import DEVICES, Engine
+from chexnet.inference.scoring.file_input import ERROR, message, read_input
+from chexnet.inference.scoring.prediction import Prediction
 from chexnet.inference.scoring.tta import TTA_MODES
 from chexnet.inference.status import Status
 
@@ -82,11 +83,35 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _ordered_instances(inputs: Sequence[str]) -> tuple[list[Instance], list[ChexnetInputError]]:
     """All inputs grouped into studies (by UIDs; PNG/JPEG by folder), frontal images first."""
-    missing = [ChexnetInputError(p, "no such file or folder", "check the path")
-               for p in inputs if not Path(p).exists()]
-    result = scan([p for p in inputs if Path(p).exists()])
+    gone = [p for p in inputs if not Path(p).exists() and not Path(p).is_symlink()]
+    missing = [ChexnetInputError(p, "no such file or folder", "check the path") for p in gone]
+    result = scan([p for p in inputs if p not in gone])  # a broken link: scan names it
     instances = [inst for study in result.studies for inst in study.instances]
     return instances, missing + result.skipped
+
+
+def _report(engine: Engine, pred: Prediction, image: Image | None, args: argparse.Namespace,
+            used_stems: set[str]) -> dict:
+    """One result: its CAM overlay written (``--cam-out``), its text printed (unless --json);
+    returns its JSON entry."""
+    entry = pred.to_dict()
+    if args.cam_out is not None and pred.analysed and image is not None:
+        finding = args.finding or pred.top.label
+        stem = safe_name(image.path.stem)
+        base, n = stem, 1
+        while stem in used_stems:
+            n += 1
+            stem = f"{base}-{n}"
+        used_stems.add(stem)
+        path = write_cam_png(image, pred, finding, args.cam_out, stem=stem,
+                             threshold=args.threshold, opacity=args.opacity)
+        entry["cam_png"] = {"finding": finding, "path": str(path)}
+    if not args.json:
+        print("\n" + "\n".join(prediction_text(pred, image)), file=sys.stdout)
+        if "cam_png" in entry:
+            print(f"  CAM ({entry['cam_png']['finding']}): {entry['cam_png']['path']}",
+                  file=sys.stdout)
+    return entry
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -114,39 +139,26 @@ def cmd_predict(args: argparse.Namespace) -> int:
                   f"{engine.card.tta})", file=out)
     results = []
     used_stems: set[str] = set()
+    # Objects that hold no image (a structured report, a PDF) are not analysed, with the reason,
+    # as in `chexnet screen`; only unreadable files are errors.
+    for err in [e for e in failures if isinstance(e, NotAnImageError)]:
+        failures.remove(err)
+        results.append(_report(engine, Prediction(
+            path=err.path, model=engine.model_id, status=Status.NOT_ANALYSED,
+            labels=engine.labels, reasons=(message(err),)), None, args, used_stems))
     for start in range(0, len(instances), engine.batch_size):
-        loaded = []
-        for inst in instances[start:start + engine.batch_size]:
-            try:
-                image = inst.load(max_pixels=args.max_pixels)
-                image.display_u8()  # render here, so a failure stays this file's
-                loaded.append(image)
-            except ChexnetInputError as err:
-                failures.append(err)
-            except Exception as err:  # a reader bug must not cost the other files their results
-                log.debug("unexpected error reading %s", inst.path.name, exc_info=True)
-                failures.append(ChexnetInputError(inst.path, f"could not be read "
-                                                  f"({type(err).__name__}: {err})",
-                                                  "report this file to the chexnet developers"))
-        for image, pred in zip(loaded, engine.predict(loaded), strict=True):
-            entry = pred.to_dict()
-            if args.cam_out is not None and pred.analysed:
-                finding = args.finding or pred.top.label
-                stem = safe_name(image.path.stem)
-                base, n = stem, 1
-                while stem in used_stems:
-                    n += 1
-                    stem = f"{base}-{n}"
-                used_stems.add(stem)
-                path = write_cam_png(image, pred, finding, args.cam_out, stem=stem,
-                                     threshold=args.threshold, opacity=args.opacity)
-                entry["cam_png"] = {"finding": finding, "path": str(path)}
-            results.append(entry)
-            if not args.json:
-                print("\n" + "\n".join(prediction_text(pred, image)), file=out)
-                if "cam_png" in entry:
-                    print(f"  CAM ({entry['cam_png']['finding']}): {entry['cam_png']['path']}",
-                          file=out)
+        reads = [read_input(inst, engine.card.preprocess, tta=engine.tta,
+                            max_pixels=args.max_pixels)
+                 for inst in instances[start:start + engine.batch_size]]
+        failures += [r.error for r in reads if r.kind == ERROR]
+        for read in reads:
+            if read.kind != ERROR and read.prepared is None:  # read, but holds no image
+                results.append(_report(engine, Prediction(
+                    path=read.path, model=engine.model_id, status=Status.NOT_ANALYSED,
+                    labels=engine.labels, reasons=read.reasons), None, args, used_stems))
+        scored = [r for r in reads if r.prepared is not None]
+        for read, pred in zip(scored, engine.score([r.prepared for r in scored]), strict=True):
+            results.append(_report(engine, pred, read.image, args, used_stems))
     for err in failures:
         print(f"error: {err}", file=sys.stderr)
     if args.json:

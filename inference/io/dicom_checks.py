@@ -17,7 +17,6 @@ from pathlib import Path
 
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.encaps import get_frame
 from pydicom.errors import InvalidDicomError
 from pydicom.filereader import read_file_meta_info
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
@@ -25,10 +24,9 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from chexnet.inference.errors import (
     CorruptFileError,
     ImageTooLargeError,
-    InconsistentPixelDataError,
     MissingAttributeError,
 )
-from chexnet.inference.io.j2k import is_j2k, j2k_header
+from chexnet.inference.io.file_guard import note_for, note_library_warning
 
 log = logging.getLogger(__name__)
 
@@ -43,19 +41,15 @@ _CORRUPTION_WARNINGS = ("end of file", "before delimiter", "unexpected end", "tr
 MAX_SEQUENCE_DEPTH = 32
 
 
-def short(err: object, limit: int = 160) -> str:
-    """An error or warning as one line of at most ``limit`` characters, for a message."""
-    text = " ".join(str(err).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def raise_on_corruption_warnings(path: Path, caught: list[warnings.WarningMessage]) -> None:
-    """Refuse the file if pydicom warned of structural damage while reading it."""
+    """Refuse the file if pydicom warned of structural damage while reading it; the other
+    warnings become notes of the file's guard (in chexnet's words: their text can quote
+    header values)."""
     for w in caught:
         text = str(w.message)
         if any(s in text.lower() for s in _CORRUPTION_WARNINGS):
-            raise CorruptFileError(path, f"the DICOM structure is damaged ({short(text)})")
-        log.debug("%s: pydicom: %s", path.name, short(text))
+            raise CorruptFileError(path, f"the DICOM structure is damaged ({note_for(text)})")
+        note_library_warning(text)
 
 
 def file_transfer_syntax(path: Path) -> str | None:
@@ -91,7 +85,7 @@ def check_inflated_size(path: Path, cap: int) -> None:
             if not chunk:
                 break  # input used up before the end of the stream: the parse reports it
     except zlib.error as err:
-        raise CorruptFileError(path, f"the deflated data is damaged ({short(err)})") from err
+        raise CorruptFileError(path, "the deflated data is damaged") from err
 
 
 def check_not_truncated(path: Path, ds: Dataset) -> None:
@@ -142,27 +136,3 @@ def resolve_transfer_syntax(ds: Dataset, path: Path, native_bytes: int) -> UID:
     log.info("%s: no transfer syntax in file meta; native pixel data read as %s",
              path.name, guess.name)
     return guess
-
-
-def check_j2k_header(ds: Dataset, path: Path, tsyntax: UID) -> None:
-    """The JPEG 2000 codestream's own precision and size must agree with BitsStored, Rows and
-    Columns (checked before decoding: pydicom silently trusts the codestream, and reshapes a
-    codestream of the same pixel count to the dataset's size, scrambling the image)."""
-    if not is_j2k(tsyntax):
-        return
-    try:
-        frame = get_frame(ds.PixelData, 0, number_of_frames=int(ds.get("NumberOfFrames", 1) or 1))
-    except (ValueError, TypeError, StopIteration) as err:
-        raise CorruptFileError(path, f"encapsulated pixel data is damaged ({short(err)})") from err
-    header = j2k_header(frame)
-    if header is None:
-        raise CorruptFileError(path, "JPEG 2000 codestream has no readable header")
-    if header.precision != int(ds.BitsStored):
-        raise InconsistentPixelDataError(
-            path, f"JPEG 2000 header says {header.precision} bits, the dataset says BitsStored "
-                  f"{int(ds.BitsStored)}")
-    rows, cols = int(ds.Rows), int(ds.Columns)
-    if (header.rows, header.cols) != (rows, cols):
-        raise InconsistentPixelDataError(
-            path, f"JPEG 2000 header says {header.cols}x{header.rows} pixels, the dataset says "
-                  f"{cols}x{rows} (Columns x Rows)")

@@ -4,10 +4,12 @@
 only a load needs the pixel data. So a file opened for later is parsed in two parts that never
 overlap: the header, up to the pixel data element, when it is opened (:func:`read_dicom_header`),
 and the rest, from where the header stopped, when it is loaded (:func:`read_full_dataset`, as
-often as it is loaded: the rest is never kept). A file opened to be loaded at once is parsed
-whole in one go (``with_pixels=True``). The guards of :mod:`.dicom_checks` run on the part they
-concern, so each file is refused by the same named error, with the same message, as by one full
-parse.
+often as it is loaded: the rest is never kept). A file opened to be loaded at once
+(``with_pixels=True``) has its rest read at once, from the same open file. The parse always stops
+at the pixel data first, so that the element's length is checked against the image the header
+describes before a byte of it is read (:func:`~.dicom_checks.check_pixel_data_length`). The
+guards of :mod:`.dicom_checks` run on the part they concern, so each file is refused by the same
+named error, with the same message, as by one full parse.
 
 pydicom's ``defer_size`` (parse everything, read large values on access) was the other way to
 parse once. It is not used: it still reads every byte of encapsulated (JPEG 2000) pixel data while
@@ -20,7 +22,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass, field
+from contextlib import nullcontext
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -31,7 +34,12 @@ from pydicom.filereader import read_dataset, read_partial
 from pydicom.tag import BaseTag
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
-from chexnet.inference.errors import CorruptFileError, EmptyFileError, UnrecognisedFileError
+from chexnet.inference.errors import (
+    CorruptFileError,
+    EmptyFileError,
+    ImageTooLargeError,
+    UnrecognisedFileError,
+)
 from chexnet.inference.io.dicom_checks import (
     DEFAULT_MAX_INFLATED_BYTES,
     PARSE_ERRORS,
@@ -40,11 +48,16 @@ from chexnet.inference.io.dicom_checks import (
     check_sequence_depth,
     file_transfer_syntax,
     raise_on_corruption_warnings,
-    short,
 )
+from chexnet.inference.io.file_guard import library_error_facts
+from chexnet.inference.io.pixel_checks import check_pixel_data_length
 from chexnet.inference.io.sniff import HEAD_BYTES, has_dicom_preamble
 from chexnet.inference.io.warning_guard import guarded_warnings
 
+#: Largest element other than the pixel data read (ICC profiles and vendor blobs are a few MB).
+MAX_ELEMENT_BYTES = 16 << 20
+#: Largest file parsed: the pixel data budget and room for the rest.
+MAX_FILE_BYTES = 1 << 30
 #: Float Pixel Data, Double Float Pixel Data, Pixel Data: where pydicom's stop_before_pixels
 #: stops, and so where the header ends.
 PIXEL_DATA_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
@@ -107,21 +120,38 @@ def read_dicom_header(path: Path, *, max_inflated_bytes: int = DEFAULT_MAX_INFLA
     deflated = has_preamble and file_transfer_syntax(path) == DeflatedExplicitVRLittleEndian
     if deflated:
         check_inflated_size(path, max_inflated_bytes)  # before the parse inflates it all
-    stopped: list[BaseTag] = []
+    stopped: list[int] = []  # the pixel data element's length, once reached
+
+    size = os.fstat(opened.fileno()).st_size
+    if size > MAX_FILE_BYTES:
+        raise ImageTooLargeError(path, f"the file is {size:,} bytes, far larger than a "
+                                       f"radiograph (at most {MAX_FILE_BYTES:,} are read)",
+                                 "the file is not a radiograph, or its size lies")
 
     def at_pixel_data(tag: BaseTag, vr: str | None, length: int) -> bool:
         if tag in PIXEL_DATA_TAGS:
-            stopped.append(tag)
+            stopped.append(length)
             return True
+        check_element_length(path, tag, length)
         return False
 
-    ds = _parse(path, opened, has_preamble, None if with_pixels else at_pixel_data)
+    # Always stop at the pixel data: its length is checked against the header before a byte
+    # of it is read (a 64 x 64 image whose element claims 4 GB is refused, not read).
+    ds = _parse(path, opened, has_preamble, at_pixel_data)
     # pydicom leaves the file at the start of the element it stopped at.
     offset = opened.tell() if stopped else None
-    return DicomHeader(path=path, dataset=ds, has_preamble=has_preamble,
-                       pixel_data_offset=offset,
-                       body_encoding=None if deflated else _body_encoding(ds),
-                       file_state=_file_state(os.fstat(opened.fileno())))
+    st = os.fstat(opened.fileno())
+    if stopped:
+        check_pixel_data_length(path, ds, stopped[0],
+                                None if deflated else st.st_size - offset)
+    header = DicomHeader(path=path, dataset=ds, has_preamble=has_preamble,
+                         pixel_data_offset=offset,
+                         body_encoding=None if deflated else _body_encoding(ds),
+                         file_state=_file_state(st))
+    if with_pixels and offset is not None:
+        return replace(header, dataset=read_full_dataset(header, opened=opened),
+                       pixel_data_offset=None)
+    return header
 
 
 def check_header_structure(header: DicomHeader) -> None:
@@ -130,16 +160,17 @@ def check_header_structure(header: DicomHeader) -> None:
     _check_structure(header.path, header.dataset, header.has_preamble)
 
 
-def read_full_dataset(header: DicomHeader) -> FileDataset:
+def read_full_dataset(header: DicomHeader, *, opened: BinaryIO | None = None) -> FileDataset:
     """The whole dataset of the file ``header`` was read from: the header and the rest of the
     file (the pixel data and anything after it), read from where the header stopped, with every
-    guard a full parse gets. A new dataset each time: the header is not changed."""
+    guard a full parse gets. A new dataset each time: the header is not changed. ``opened``: the
+    file, already open (it is read from the header's end)."""
     path = header.path
     if header.pixel_data_offset is not None and header.body_encoding is None:
         with open(path, "rb") as fh:  # e.g. a deflated body: parsed whole again (bomb guard ran)
             ds = _parse(path, fh, header.has_preamble, None)
     else:
-        rest = {} if header.pixel_data_offset is None else _read_rest(header)
+        rest = {} if header.pixel_data_offset is None else _read_rest(header, opened)
         ds = _with_rest(header.dataset, path, rest)
     _check_structure(path, ds, header.has_preamble)
     return ds
@@ -157,34 +188,57 @@ def _parse(path: Path, fh: BinaryIO, has_preamble: bool, stop_when) -> FileDatas
             raise CorruptFileError(path, "sequences are nested too deeply to be a real image",
                                    "the file is malformed or hostile; do not open it") from err
         except PARSE_ERRORS as err:
-            raise CorruptFileError(path, f"the DICOM structure is damaged ({short(err)})") from err
+            raise CorruptFileError(path, "the DICOM structure is damaged "
+                                         f"({library_error_facts(err)})") from err
     raise_on_corruption_warnings(path, caught)
     return ds
 
 
-def _read_rest(header: DicomHeader) -> dict:
+def _read_rest(header: DicomHeader, opened: BinaryIO | None) -> dict:
     """The elements from the pixel data element to the end of the file, read as the header's
     parse would have read them had it gone on."""
     implicit, little = header.body_encoding
     with guarded_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            with open(header.path, "rb") as fh:
+            with nullcontext(opened) if opened else open(header.path, "rb") as fh:
                 fh.seek(header.pixel_data_offset)
                 # at_top_level=False: pydicom guesses the VR encoding again at the first element
                 # of a top-level dataset, and the length of implicit VR pixel data can look like
                 # a VR; the body's encoding is known.
                 rest = read_dataset(fh, implicit, little, at_top_level=False,
-                                    parent_encoding=header.dataset.original_character_set)
+                                    parent_encoding=header.dataset.original_character_set,
+                                    stop_when=_lengths_checked(header.path))
         except RecursionError as err:
             raise CorruptFileError(header.path, "sequences are nested too deeply to be a real "
                                    "image", "the file is malformed or hostile; do not open it") \
                 from err
         except PARSE_ERRORS as err:
-            raise CorruptFileError(header.path,
-                                   f"the DICOM structure is damaged ({short(err)})") from err
+            raise CorruptFileError(header.path, "the DICOM structure is damaged "
+                                                f"({library_error_facts(err)})") from err
     raise_on_corruption_warnings(header.path, caught)
     return dict(rest.items())
+
+
+def _lengths_checked(path: Path):
+    """A ``stop_when`` for the rest of a file that never stops, but refuses an element after
+    the pixel data (trailing padding, say) whose length is not believable."""
+    def check(tag: BaseTag, vr: str | None, length: int) -> bool:
+        if tag not in PIXEL_DATA_TAGS:  # the pixel data's was checked with the header
+            check_element_length(path, tag, length)
+        return False
+
+    return check
+
+
+def check_element_length(path: Path, tag: BaseTag, length: int) -> None:
+    """Refuse, before it is read, an element other than the pixel data that claims more than
+    :data:`MAX_ELEMENT_BYTES` (a header value that lies: read and decoded as text, a 1 GB one
+    cost 4 GB of memory)."""
+    if length != 0xFFFFFFFF and length > MAX_ELEMENT_BYTES:
+        raise CorruptFileError(path, f"element {tag} claims {length:,} bytes; no header value "
+                                     "of a radiograph is that long",
+                               "the file is damaged or hostile; re-export it from the source")
 
 
 def _with_rest(head: FileDataset, path: Path, rest: dict) -> FileDataset:

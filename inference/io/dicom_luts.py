@@ -15,7 +15,6 @@ from pydicom.dataset import Dataset
 from pydicom.pixels import apply_modality_lut, apply_voi
 
 from chexnet.inference.errors import InconsistentPixelDataError
-from chexnet.inference.io.dicom_checks import short
 from chexnet.inference.io.image import Window
 
 log = logging.getLogger(__name__)
@@ -33,7 +32,13 @@ def _number(ds: Dataset, keyword: str, default: float, path: Path) -> float:
 
 def modality_lut(ds: Dataset, path: Path):
     if "ModalityLUTSequence" in ds:
-        return lambda arr: apply_modality_lut(arr, ds)
+        def lookup(arr: np.ndarray) -> np.ndarray:
+            return apply_modality_lut(arr, ds)
+
+        if not _usable(lookup):
+            raise InconsistentPixelDataError(path, "the Modality LUT Sequence is malformed "
+                                                   "(its descriptor or data cannot be used)")
+        return lookup
     slope = _number(ds, "RescaleSlope", 1.0, path)
     intercept = _number(ds, "RescaleIntercept", 0.0, path)
     if slope == 0.0:
@@ -41,7 +46,11 @@ def modality_lut(ds: Dataset, path: Path):
                                                "same value)")
     if slope == 1.0 and intercept == 0.0:
         return None
-    return lambda arr: np.asarray(arr, dtype=np.float64) * slope + intercept
+    def rescale(arr: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore", invalid="ignore"):  # inf/NaN: the gate names them
+            return np.asarray(arr, dtype=np.float64) * slope + intercept
+
+    return rescale
 
 
 def voi_lut(ds: Dataset, path: Path):
@@ -56,7 +65,7 @@ def voi_lut(ds: Dataset, path: Path):
             raise ValueError(f"LUT bit depth {bits}")
     except (AttributeError, IndexError, TypeError, ValueError) as err:
         log.info("%s: VOI LUT Sequence unusable (%s); using the file's windows instead",
-                 path.name, short(err))
+                 path.name, type(err).__name__)
         return None
     full = float((1 << bits) - 1)
 
@@ -66,7 +75,20 @@ def voi_lut(ds: Dataset, path: Path):
             arr = arr.astype(np.int64)  # integer rescale: the LUT is indexed by integers
         return np.asarray(apply_voi(arr, ds, index=0), dtype=np.float64) / full
 
+    if not _usable(lookup):
+        log.info("%s: VOI LUT Sequence unusable; using the file's windows instead", path.name)
+        return None
     return lookup
+
+
+def _usable(lookup) -> bool:
+    """Whether a LUT from the file maps a few values without failing (checked when the image is
+    read, so a malformed LUT is named there rather than failing the first rendering)."""
+    try:
+        out = np.asarray(lookup(np.arange(4, dtype=np.uint16)), dtype=np.float64)
+    except Exception:
+        return False
+    return out.shape == (4,)
 
 
 def file_windows(ds: Dataset, path: Path) -> tuple[Window, ...]:

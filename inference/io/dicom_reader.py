@@ -31,10 +31,8 @@ from chexnet.inference.errors import (
 )
 from chexnet.inference.io.dicom_checks import (
     DEFAULT_MAX_INFLATED_BYTES,
-    check_j2k_header,
     raise_on_corruption_warnings,
     resolve_transfer_syntax,
-    short,
 )
 from chexnet.inference.io.dicom_header import (
     DicomHeader,
@@ -44,8 +42,14 @@ from chexnet.inference.io.dicom_header import (
 )
 from chexnet.inference.io.dicom_luts import file_windows, modality_lut, voi_lut
 from chexnet.inference.io.dicom_metadata import dicom_metadata
-from chexnet.inference.io.image import Image, robust_window
+from chexnet.inference.io.file_guard import library_error_facts
+from chexnet.inference.io.image import Image, colour_fraction, robust_window
 from chexnet.inference.io.j2k import decode_j2k_reduced, is_j2k
+from chexnet.inference.io.pixel_checks import (
+    check_codestream_kind,
+    check_j2k_header,
+    header_int,
+)
 from chexnet.inference.io.warning_guard import guarded_warnings
 
 log = logging.getLogger(__name__)
@@ -102,15 +106,17 @@ def image_from_dataset(ds: Dataset, path: Path, *, max_pixels: int = DEFAULT_MAX
     if not any(k in ds for k in _PIXEL_KEYWORDS):
         kind = _object_kind(ds)
         if "Image Storage" in kind:
-            raise CorruptFileError(path, f"a {kind} object without pixel data (truncated?)")
-        raise NotAnImageError(path, f"holds no pixel data (a {kind}, not an image)")
+            raise CorruptFileError(path, f"{kind} object without pixel data (truncated?)")
+        raise NotAnImageError(path, f"holds no image ({kind})")  # as refuse_non_image_header
     missing = [k for k in _REQUIRED if ds.get(k) in (None, "")]
     if missing:
         raise MissingAttributeError(path, f"missing required attribute(s) {', '.join(missing)}")
-    rows, cols = int(ds.Rows), int(ds.Columns)
-    samples = int(ds.get("SamplesPerPixel", 1) or 1)
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    allocated, stored, high = int(ds.BitsAllocated), int(ds.BitsStored), int(ds.HighBit)
+    rows, cols = header_int(ds, "Rows", path), header_int(ds, "Columns", path)
+    samples = header_int(ds, "SamplesPerPixel", path, 1)
+    frames = header_int(ds, "NumberOfFrames", path, 1)
+    allocated, stored, high = (header_int(ds, k, path)
+                               for k in ("BitsAllocated", "BitsStored", "HighBit"))
+    header_int(ds, "PixelRepresentation", path)
     photometric = str(ds.PhotometricInterpretation).strip().upper()
     if rows <= 0 or cols <= 0:
         raise MissingAttributeError(path, f"image size {rows}x{cols} is empty")
@@ -123,6 +129,11 @@ def image_from_dataset(ds: Dataset, path: Path, *, max_pixels: int = DEFAULT_MAX
                                        f"pixel budget of {max_pixels:,}")
     if photometric == "PALETTE COLOR":
         raise UnsupportedImageError(path, "palette colour image (not a radiograph)")
+    colour_space = photometric.startswith(("RGB", "YBR"))
+    if (samples == 3) != colour_space or samples not in (1, 3):
+        raise InconsistentPixelDataError(
+            path, f"PhotometricInterpretation {photometric} with SamplesPerPixel {samples} "
+                  "(a colour image has 3 samples per pixel, a greyscale one 1)")
     tsyntax = resolve_transfer_syntax(ds, path, rows * cols * samples * frames * allocated // 8)
     if not tsyntax.is_transfer_syntax or tsyntax.is_encapsulated:
         try:
@@ -131,6 +142,7 @@ def image_from_dataset(ds: Dataset, path: Path, *, max_pixels: int = DEFAULT_MAX
             decoder = None
         if decoder is None or not decoder.is_available:
             raise DecoderUnavailableError(path, f"no decoder installed for {tsyntax.name}")
+        check_codestream_kind(ds, path, tsyntax)
         check_j2k_header(ds, path, tsyntax)
     elif "PixelData" in ds:
         needed = (rows * cols * samples * allocated + 7) // 8
@@ -155,8 +167,10 @@ def image_from_dataset(ds: Dataset, path: Path, *, max_pixels: int = DEFAULT_MAX
     notes: list[str] = []
     if frames > 1:
         notes.append(f"multi-frame ({frames} frames): only frame 1 analysed")
+    colour = None
     if samples > 1 or photometric.startswith(("RGB", "YBR")):
         notes.append(f"colour image ({photometric}): converted to greyscale")
+        colour = colour_fraction(pixels)
         pixels = _luminance(pixels)
     elif not photometric.startswith("MONOCHROME"):
         raise UnsupportedImageError(path, f"photometric interpretation {photometric}")
@@ -169,6 +183,8 @@ def image_from_dataset(ds: Dataset, path: Path, *, max_pixels: int = DEFAULT_MAX
             path, f"decoded values exceed BitsStored {stored} (compressed data and header "
                   "disagree)")
     image = _build_image(ds, path, pixels, photometric, tuple(notes), voi, windows)
+    if colour is not None:
+        image = replace(image, metadata=replace(image.metadata, colour_fraction=colour))
     if scale == 1:
         return image
     spacing = image.metadata.pixel_spacing_mm
@@ -197,11 +213,18 @@ def refuse_non_image_header(ds: Dataset, path: Path) -> None:
     (no Rows and no image SOP class: a structured report, a PDF, a presentation state...)."""
     kind = _object_kind(ds)
     if "Rows" not in ds and "Image Storage" not in kind:
-        raise NotAnImageError(path, f"holds no image (a {kind})")
+        raise NotAnImageError(path, f"holds no image ({kind})")
 
 
 def _object_kind(ds: Dataset) -> str:
-    return str(getattr(ds.get("SOPClassUID"), "name", None) or ds.get("Modality") or "object")
+    """What the object is, with its article: "a Basic Text SR", "an Encapsulated PDF"..."""
+    meta = getattr(ds, "file_meta", None)
+    sop = ds.get("SOPClassUID") or (meta.get("MediaStorageSOPClassUID") if meta else None)
+    name = getattr(sop, "name", None)
+    if name == "Media Storage Directory Storage":
+        name = "DICOMDIR (a directory of the files of a DICOM disc)"
+    kind = str(name or ds.get("Modality") or "DICOM object without a SOP class")
+    return f"{'an' if kind[:1].upper() in 'AEIOU' else 'a'} {kind}"
 
 
 def _build_image(ds: Dataset, path: Path, pixels: np.ndarray, photometric: str,
@@ -228,7 +251,7 @@ def _decode_first_frame(ds: Dataset, path: Path, rows: int, cols: int, samples: 
         except (ValueError, RuntimeError, OSError, TypeError, KeyError, AttributeError,
                 NotImplementedError, MemoryError) as err:
             raise InconsistentPixelDataError(
-                path, f"pixel data cannot be decoded ({short(err)})") from err
+                path, f"pixel data cannot be decoded ({library_error_facts(err)})") from err
     raise_on_corruption_warnings(path, caught)
     expected = (rows, cols) if samples == 1 else (rows, cols, samples)
     if arr.shape != expected:

@@ -25,6 +25,8 @@ import numpy as np
 
 from chexnet.inference.io.uids import DicomUids
 
+#: Channel difference (of 255) from which a pixel counts as coloured (:func:`colour_fraction`).
+COLOUR_CHROMA = 24
 #: Percentiles of the robust window used when a file carries no VOI of its own.
 AUTO_WINDOW_PERCENTILES = (0.5, 99.5)
 
@@ -81,6 +83,9 @@ class ImageMetadata:
     samples_per_pixel: int = 1
     bits_stored: int = 8
     transfer_syntax: str | None = None
+    #: Share of the file's pixels that were coloured before conversion to grey
+    #: (:func:`colour_fraction`); ``None`` for a greyscale file.
+    colour_fraction: float | None = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +167,10 @@ class Image:
         return self._display_lut(stored, window)
 
     def _display_lut(self, values: np.ndarray, window: Window | None) -> np.ndarray:
+        with np.errstate(all="ignore"):  # non-finite values render black; the gate names them
+            return self._render_values(values, window)
+
+    def _render_values(self, values: np.ndarray, window: Window | None) -> np.ndarray:
         modality = values if self.modality_lut is None else self.modality_lut(values)
         if window is None and self.voi_lut is not None:
             unit = self.voi_lut(modality)
@@ -172,7 +181,8 @@ class Image:
             unit = win.apply(modality)
         if self.invert:
             unit = 1.0 - unit
-        return np.clip(np.rint(unit * 255.0), 0, 255).astype(np.uint8)
+        # NaN (a non-finite rescale, NaN float pixels) renders black; the gate refuses such images
+        return np.clip(np.rint(np.nan_to_num(unit * 255.0, nan=0.0)), 0, 255).astype(np.uint8)
 
 
 def _take_chunked(lut: np.ndarray, index: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:
@@ -190,11 +200,26 @@ def robust_window(values: np.ndarray, percentiles: tuple[float, float] = AUTO_WI
     flat = np.asarray(values).ravel()
     if flat.size > 1_000_000:
         flat = flat[:: flat.size // 1_000_000]
+    if flat.dtype.kind == "f":
+        flat = flat[np.isfinite(flat)]  # NaN/inf pixels: the intended-use gate names them
+    if flat.size == 0:  # nothing finite to window: a placeholder the gate refuses to score
+        return Window(center=0.5, width=1.0, function="LINEAR_EXACT",
+                      explanation="no finite values")
     lo, hi = np.percentile(flat, percentiles)
     lo, hi = float(lo), float(hi)
-    if not math.isfinite(lo) or not math.isfinite(hi):
-        raise ValueError("image contains no finite values")
     if hi <= lo:
         hi = lo + 1.0
     return Window(center=(lo + hi) / 2.0, width=hi - lo, function="LINEAR_EXACT",
                   explanation=explanation)
+
+
+def colour_fraction(rgb: np.ndarray) -> float:
+    """Share of the pixels of an RGB image [H, W, 3] that are visibly coloured: whose channels
+    differ by at least :data:`COLOUR_CHROMA` (of 255). A radiograph stored as RGB is 0; one
+    with a coloured annotation or marker a few percent; a photograph mostly coloured (the two
+    photos scikit-learn ships: 47 % and 87 %). Subsampled to ~250k pixels."""
+    step = max(1, int(math.sqrt(rgb.shape[0] * rgb.shape[1] / 250_000)))
+    px = np.asarray(rgb[::step, ::step, :3])
+    scale = 255.0 / float(np.iinfo(px.dtype).max) if px.dtype.kind in "ui" else 255.0
+    chroma = (px.max(axis=2).astype(np.float64) - px.min(axis=2)) * scale
+    return float(np.mean(chroma >= COLOUR_CHROMA)) if chroma.size else 0.0

@@ -8,12 +8,13 @@ viewer's metadata panel shows :meth:`ImageFile.header_rows` of the same opening.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from chexnet.inference.errors import EmptyFileError, UnrecognisedFileError
 from chexnet.inference.io.dicom_header import DicomHeader, read_dicom_header
 from chexnet.inference.io.dicom_reader import DEFAULT_MAX_PIXELS, image_from_header
+from chexnet.inference.io.file_guard import guarded_file
 from chexnet.inference.io.header_rows import dataset_header_rows, header_rows, raster_header_rows
 from chexnet.inference.io.image import Image
 from chexnet.inference.io.raster_reader import read_raster
@@ -28,14 +29,22 @@ class ImageFile:
     path: Path
     kind: FileKind
     dicom: DicomHeader | None = field(default=None, repr=False, compare=False)
+    #: What the file readers said when it was opened, in chexnet's words
+    #: (:mod:`.file_guard`): the warnings a load of the file adds to its result.
+    notes: tuple[str, ...] = ()
 
     def load(self, *, max_pixels: int = DEFAULT_MAX_PIXELS, min_size: int | None = None) -> Image:
         """The file's image, as :func:`load_image` gives it. A DICOM's header is not parsed again:
         only the rest of the file (its pixel data) is read. A file changed since it was opened is
-        opened afresh."""
+        opened afresh. Only named errors are raised (:mod:`.file_guard`); what the file
+        readers said about the file is among the image's warnings."""
         if self.dicom is not None and not self.dicom.is_current():
             return load_image(self.path, max_pixels=max_pixels, min_size=min_size)
-        return self._load(max_pixels, min_size)
+        with guarded_file(self.path) as notes:
+            image = self._load(max_pixels, min_size)
+        said = tuple(n for n in dict.fromkeys((*self.notes, *notes.notes))
+                     if n not in image.warnings)
+        return replace(image, warnings=image.warnings + said) if said else image
 
     def header_rows(self) -> list[tuple[str, str, str]]:
         """Header rows for a metadata panel (see :mod:`.header_rows`; patient data included:
@@ -58,8 +67,14 @@ def open_image_file(path: str | Path, *, with_pixels: bool = False) -> ImageFile
     """Recognise a file by its content and, for a DICOM, parse and check its header (up to the
     pixel data; all of it ``with_pixels``, for a load that follows at once): one read of its
     first bytes, one parse. Raises what :func:`load_image` raises for a file that is not an image
-    chexnet reads, or whose DICOM header is damaged."""
+    chexnet reads, or whose DICOM header is damaged: named errors only (:mod:`.file_guard`)."""
     path = Path(path)
+    with guarded_file(path) as notes:
+        opened = _open(path, with_pixels)
+    return replace(opened, notes=tuple(notes.notes)) if notes.notes else opened
+
+
+def _open(path: Path, with_pixels: bool) -> ImageFile:
     if path.is_dir():
         raise UnrecognisedFileError(path, "is a folder", "use load_studies() for folders")
     try:
@@ -92,9 +107,12 @@ def load_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS,
     :func:`~chexnet.inference.scoring.decode_size.model_crop` (``resize_and_crop`` on a reduced
     image crops a slightly different region). ``None``: full resolution.
     """
-    return open_image_file(path, with_pixels=True)._load(max_pixels, min_size)
+    return open_image_file(path, with_pixels=True).load(max_pixels=max_pixels, min_size=min_size)
 
 
 def _unreadable(path: Path, err: OSError) -> UnrecognisedFileError:
+    if path.is_symlink() and not path.exists():
+        return UnrecognisedFileError(path, "is a broken link (its target does not exist)",
+                                     "check the link, or copy the file itself")
     return UnrecognisedFileError(path, f"cannot be read: {err.strerror}",
                                  "check the path and permissions")

@@ -13,13 +13,14 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from chexnet.inference.errors import ChexnetInputError, EmptyFileError, UnrecognisedFileError
 from chexnet.inference.io.dicom_header import check_header_structure
 from chexnet.inference.io.dicom_metadata import dicom_metadata
 from chexnet.inference.io.dicom_reader import DEFAULT_MAX_PIXELS, refuse_non_image_header
+from chexnet.inference.io.file_guard import guarded_file
 from chexnet.inference.io.header_rows import header_rows
 from chexnet.inference.io.image import (
     CHEST_BODY_PARTS,
@@ -164,10 +165,13 @@ def scan(paths: Iterable[str | Path]) -> ScanResult:
     skipped: list[ChexnetInputError] = []
     for path in iter_files(paths):
         try:
-            study_uid, series_uid, inst = _probe(path)
+            with guarded_file(path) as notes:
+                study_uid, series_uid, inst = _probe(path)
         except ChexnetInputError as err:
             skipped.append(err)
             continue
+        if notes.notes and inst.file is not None:
+            inst = replace(inst, file=replace(inst.file, notes=tuple(notes.notes)))
         study = studies.setdefault(study_uid, Study(uid=study_uid))
         key = (study_uid, series_uid)
         if key not in series_index:
@@ -192,6 +196,9 @@ def _num(value: int | None) -> int:
 
 def _probe(path: Path) -> tuple[str, str, Instance]:
     if not path.is_file():  # nothing that is no regular file is opened (a FIFO would block)
+        if path.is_symlink() and not path.exists():
+            raise UnrecognisedFileError(path, "is a broken link (its target does not exist)",
+                                        "check the link, or copy the file itself")
         if path.exists() and path.stat().st_size == 0:
             raise EmptyFileError(path, "the file is empty")
         raise UnrecognisedFileError(path, "is not a DICOM, PNG or JPEG file (by its content)")

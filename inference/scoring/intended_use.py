@@ -5,7 +5,9 @@ one hospital (ChestX-ray14). Scores outside that domain are meaningless, so:
 
 * **not analysed** (no scores at all): a modality that is not a radiograph (CR, DX, DR), a body
   part that is present and not the chest, a view that is present and not frontal (lateral,
-  decubitus, oblique...), an image under 64 pixels a side or more than 3 times longer than wide.
+  decubitus, oblique...), an image under 64 pixels a side or more than 3 times longer than wide,
+  and pixels no radiograph has (:mod:`.image_sanity`: non-finite values, no contrast, mostly
+  saturated, a colour picture).
 * **analysed with warnings**: a patient younger than 18, a multi-frame object (frame 1 scored), a
   colour image (converted to grey), and DICOM images that do not say which view or body part they
   are (PNG/JPEG never say; that is normal and not warned about).
@@ -24,6 +26,7 @@ from chexnet.inference.io.image import (
     RADIOGRAPH_MODALITIES,
     Image,
 )
+from chexnet.inference.scoring.image_sanity import pixel_reasons
 from chexnet.inference.status import Status
 
 ADULT_AGE_YEARS = 18.0
@@ -60,6 +63,8 @@ def check_intended_use(image: Image) -> GateDecision:
         reasons.append(f"image is {w}x{h} pixels: too small to be a radiograph")
     elif max(h, w) / min(h, w) > MAX_ASPECT:
         reasons.append(f"image is {w}x{h} pixels: too elongated to be a chest radiograph")
+    if not reasons:  # the pixels themselves: blank, non-finite, saturated, a colour picture
+        reasons += pixel_reasons(image)
     if meta.source == "dicom":
         if not meta.view_position:
             warnings.append("view position not recorded: frontal view assumed")

@@ -24,6 +24,7 @@ prove such a decoder fails that file only. It is read nowhere else and does noth
 from __future__ import annotations
 
 import fnmatch
+import logging
 import os
 import signal
 import time
@@ -35,13 +36,17 @@ from PIL import Image as PILImage
 
 from chexnet.inference.atomic_file import atomic_output
 from chexnet.inference.errors import ChexnetInputError, NotAnImageError
+from chexnet.inference.io.file_guard import guarded_file
 from chexnet.inference.io.image_file import ImageFile, open_image_file
 from chexnet.inference.io.uids import DicomUids
 from chexnet.inference.package.hashing import sha256_file
 from chexnet.inference.preprocessing import PreprocessSpec
 from chexnet.inference.scoring.decode_size import model_min_side
-from chexnet.inference.scoring.prepare import PreparedInput, prepare_input
+from chexnet.inference.scoring.file_input import message, read_input
+from chexnet.inference.scoring.prepare import PreparedInput
 from chexnet.inference.screen.forkserver import die_with_parent
+
+log = logging.getLogger(__name__)
 
 #: Longest side of the report thumbnails (and of the CAM overlays drawn on them).
 THUMB_SIDE = 256
@@ -91,44 +96,45 @@ def worker_init() -> None:
 
 
 def decode(request: DecodeRequest) -> DecodeOutcome:
-    """Worker entry point: never raises for a bad file, returns an ``error`` outcome instead."""
+    """Worker entry point: never raises for a bad file, returns an ``error`` outcome instead.
+
+    The same per-file path as ``chexnet predict`` and the viewer
+    (:func:`~chexnet.inference.scoring.file_input.read_input`, inside the one per-file guard),
+    plus the hash, the patient identity (``--include-phi`` only) and the thumbnail."""
     start = time.perf_counter()
     path = Path(request.path)
     _inject_test_fault(path)
     try:
-        sha = sha256_file(path)
-        outcome = _decode(path, request, sha)
+        with guarded_file(path):
+            opened = open_image_file(path, with_pixels=True)  # sniffed and parsed once
+            sha = sha256_file(path)  # after the header checks: a file they refuse is not read
+        outcome = _decode(opened, request, sha)
     except NotAnImageError as err:  # an SR, a PDF, a DICOMDIR: read fine, nothing to screen
-        outcome = DecodeOutcome(request.path, "not_analysed", reasons=(_message(err),),
+        outcome = DecodeOutcome(request.path, "not_analysed", reasons=(message(err),),
                                 error_type=type(err).__name__)
     except ChexnetInputError as err:
-        outcome = DecodeOutcome(request.path, "error", reasons=(_message(err),),
+        outcome = DecodeOutcome(request.path, "error", reasons=(message(err),),
                                 error_type=type(err).__name__)
-    except MemoryError:
-        outcome = DecodeOutcome(request.path, "error", error_type="MemoryError",
-                                reasons=("out of memory while decoding (raise the memory "
-                                         "available to the workers, or use fewer --workers)",))
-    except Exception as err:  # a reader bug must cost this file only, never the run
-        outcome = DecodeOutcome(request.path, "error", error_type=type(err).__name__,
-                                reasons=(f"could not be read ({type(err).__name__}: "
-                                         f"{_one_line(str(err))}; report this file to the "
-                                         "chexnet developers)",))
     return _with_time(outcome, time.perf_counter() - start)
 
 
-def _decode(path: Path, request: DecodeRequest, sha: str) -> DecodeOutcome:
+def _decode(opened: ImageFile, request: DecodeRequest, sha: str) -> DecodeOutcome:
     reduced_ok = request.tta == "none"  # TTA crops are defined on the full-resolution image
-    opened = open_image_file(path, with_pixels=True)  # sniffed and parsed once, PHI included
-    image = opened.load(max_pixels=request.max_pixels,
-                        min_size=model_min_side(request.spec) if reduced_ok else None)
+    read = read_input(opened, request.spec, tta=request.tta, max_pixels=request.max_pixels,
+                      min_size=model_min_side(request.spec) if reduced_ok else None)
+    if read.error is not None:
+        raise read.error
+    image, prepared = read.image, read.prepared
     common = dict(sha256=sha, uids=image.metadata.uids, image_shape=image.shape,
                   full_shape=image.full_shape if image.is_reduced else None,
                   phi=patient_identity(opened) if request.include_phi else None)
-    display = image.display_u8()
-    thumb = make_thumbnail(display)
+    with guarded_file(opened.path):  # thumbnail pixels come from the rendering read_input made
+        thumb = make_thumbnail(image.display_u8())
     if request.thumb_path:
-        write_jpeg(thumb, Path(request.thumb_path))
-    prepared = prepare_input(image, request.spec, request.tta)
+        try:
+            write_jpeg(thumb, Path(request.thumb_path))
+        except OSError as err:  # a full disk costs the report its picture, not the result
+            log.warning("thumbnail for %s not written: %s", opened.path.name, err.strerror)
     if not prepared.analyse:
         return DecodeOutcome(request.path, "not_analysed", reasons=prepared.reasons,
                              warnings=prepared.warnings, thumb=thumb, **common)
@@ -161,14 +167,6 @@ def patient_identity(opened: ImageFile) -> dict[str, str]:
         return {k: str(ds.get(k, "") or "") for k in PHI_KEYWORDS}
     except Exception:  # the image itself was readable; unreadable PHI is no reason to fail it
         return {}
-
-
-def _message(err: ChexnetInputError) -> str:
-    return _one_line(f"{err.problem} ({err.advice})")
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 def _with_time(outcome: DecodeOutcome, seconds: float) -> DecodeOutcome:

@@ -80,6 +80,8 @@ class ScreenRow:
     cam_finding: str | None = None
     phi: dict[str, str] | None = None
     rank: int | None = None
+    #: The model's out-of-distribution score (None: not scored, or no such check in the model).
+    ood_score: float | None = None
 
     def sort_key(self) -> tuple:
         return (self.priority_group, -(self.priority if self.priority is not None else 0.0),
@@ -136,7 +138,8 @@ def row_from_record(record: dict, model: RunModel, mode: str, out_dir: Path) -> 
         model_version=model.version, model_sha256=model.sha256,
         thumb_path=out_dir / record["thumb"] if record.get("thumb") else None,
         cam_path=out_dir / record["cam"] if record.get("cam") else None,
-        cam_finding=record.get("cam_finding"), phi=record.get("phi"))
+        cam_finding=record.get("cam_finding"), phi=record.get("phi"),
+        ood_score=record.get("ood_score"))
 
 
 def worklist(records: Iterable[dict], model: RunModel, mode: str, out_dir: Path) -> list[ScreenRow]:
@@ -150,21 +153,25 @@ def csv_columns(labels: Sequence[str], include_phi: bool) -> list[str]:
     phi = [col for _key, col in PHI_COLUMNS] if include_phi else []
     return ["rank", "path", "status", "reason", "warnings", "study_uid", "series_uid",
             "sop_instance_uid", *phi, *labels, "abnormal_score", "findings_above_threshold",
-            "priority", "duplicate_of", "sha256", "model_name", "model_version", "model_sha256"]
+            "priority", "ood_score", "duplicate_of", "sha256", "model_name", "model_version",
+            "model_sha256"]
 
 
 def csv_text(rows: Sequence[ScreenRow], labels: Sequence[str], include_phi: bool) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(csv_columns(labels, include_phi))
+    writer.writerow([_cell(c) for c in csv_columns(labels, include_phi)])  # labels: a card's
     for r in rows:
         phi = ([_cell((r.phi or {}).get(key, "")) for key, _col in PHI_COLUMNS]
                if include_phi else [])
         probs = [_num(r.probabilities[lb]) if r.probabilities else "" for lb in labels]
         writer.writerow([
             r.rank, _cell(r.path), r.status, _cell(r.reason), _cell(" | ".join(r.warnings)),
-            r.uids.study or "", r.uids.series or "", r.uids.sop_instance or "", *phi, *probs,
-            _num(r.abnormal_score), ";".join(r.findings_above_threshold), _num(r.priority),
+            # UIDs come from the file: a hostile one can hold "=HYPERLINK(...)" like any text
+            _cell(r.uids.study or ""), _cell(r.uids.series or ""),
+            _cell(r.uids.sop_instance or ""), *phi, *probs,
+            _num(r.abnormal_score), _cell(";".join(r.findings_above_threshold)),
+            _num(r.priority), "" if r.ood_score is None else f"{r.ood_score:.4f}",
             _cell(r.duplicate_of or ""), r.sha256 or "", _cell(r.model_name),
             _cell(r.model_version), r.model_sha256])
     return buf.getvalue()

@@ -202,7 +202,7 @@ class ScreeningRun:
                "decoded_shape": list(o.image_shape) if o.full_shape else None,
                "thumb": (f"{THUMBS}/{file_id(item.path)}.jpg"
                          if thumb and o.thumb is not None else None),
-               "cam": None, "cam_finding": None, "error_type": o.error_type,
+               "cam": None, "cam_finding": None, "error_type": o.error_type, "ood_score": None,
                "decode_s": round(o.decode_s, 4)}
         if self.include_phi:
             rec["phi"] = o.phi or {}
@@ -214,6 +214,11 @@ class ScreeningRun:
         heat-map thumbnail."""
         rec = self._record(item, o, Status.OK)
         rec["warnings"] = list(prediction.warnings)  # the gate's, then the engine's
+        rec["ood_score"] = (None if prediction.ood_score is None
+                            else round(float(prediction.ood_score), 4))
+        if not prediction.analysed:  # refused by the model's out-of-distribution check
+            rec.update(status=Status.NOT_ANALYSED.value, reason="; ".join(prediction.reasons))
+            return rec
         rec["probabilities"] = [round(float(p), 6) for p in prediction.probabilities]
         top = prediction.top  # never a "normal" output: normal is no finding, it has no heat map
         finding = (self.priority if self.priority in self.model.labels

@@ -1,5 +1,7 @@
 """`chexnet predict` on the bad-input corpus: one `error:` line per bad file, the good files still
-scored, exit codes 1 (unreadable inputs) and 2 (usage), never a traceback, never patient data.
+scored, objects that hold no image (a structured report) not analysed with the reason (as in
+`chexnet screen`), exit codes 1 (unreadable inputs) and 2 (usage), never a traceback, never
+patient data.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ HOSTILE_NAME = "<script>alert(1)</script>"
 
 @pytest.fixture
 def inputs(tmp_path: Path, rg1_uncr: Path) -> tuple[list[Path], list[Path]]:
-    """(good files, bad files): bad ones caught while scanning headers and while loading."""
+    """(good files, bad files): bad ones caught while scanning headers and while loading. The
+    folder also holds ``report.dcm``, a structured report (not analysed, not an error)."""
     good = [rewrite(rg1_uncr, tmp_path / "chest.dcm"), tmp_path / "chest.png"]
     good[1].write_bytes(raster_bytes("PNG"))
     raw = rg1_uncr.read_bytes()
@@ -45,10 +48,10 @@ def inputs(tmp_path: Path, rg1_uncr: Path) -> tuple[list[Path], list[Path]]:
     for name, content in bad.items():
         (tmp_path / name).write_bytes(content)
         paths.append(tmp_path / name)
-    paths.append(non_image(tmp_path / "report.dcm", BASIC_TEXT_SR, "SR", ValueType="CONTAINER"))
     paths.append(with_sequence_before_pixels(rg1_uncr, tmp_path / "nested.dcm",
                                              nested_sequences(500, undefined_length=True)))
     paths.append(tmp_path / "no_such_file.dcm")
+    non_image(tmp_path / "report.dcm", BASIC_TEXT_SR, "SR", ValueType="CONTAINER")
     return good, paths
 
 
@@ -64,7 +67,8 @@ def check_error_lines(err: str, bad: list[Path]) -> None:
 
 def test_mixed_good_and_bad_text(tiny_model, inputs, capsys):
     good, bad = inputs
-    code = main(["predict", *map(str, good + bad), "--model", str(tiny_model)])
+    report = good[0].parent / "report.dcm"
+    code = main(["predict", *map(str, good + bad), str(report), "--model", str(tiny_model)])
     out, err = capsys.readouterr()
     assert code == EXIT_INPUT_FAILED
     check_error_lines(err, bad)
@@ -72,23 +76,30 @@ def test_mixed_good_and_bad_text(tiny_model, inputs, capsys):
     for path in good:
         assert f"{path}  " in out  # the result header line of each good image
     assert out.count("above operating point:") == len(good)
-    assert f"{len(good)} analysed, 0 not analysed, {len(bad)} unreadable" in out
+    assert f"{report}  not analysed\n  not analysed: holds no image (a Basic Text SR" in out
+    assert f"{len(good)} analysed, 1 not analysed, {len(bad)} unreadable" in out
 
 
 def test_mixed_good_and_bad_json(tiny_model, inputs, capsys):
     good, bad = inputs
-    code = main(["predict", *map(str, good + bad), "--model", str(tiny_model), "--json"])
+    report = good[0].parent / "report.dcm"
+    code = main(["predict", *map(str, good + bad), str(report), "--model", str(tiny_model),
+                 "--json"])
     out, err = capsys.readouterr()
     assert code == EXIT_INPUT_FAILED
     check_error_lines(err, bad)
     assert "Traceback" not in out + err
     doc = json.loads(out)
-    assert sorted(r["path"] for r in doc["results"]) == sorted(map(str, good))
-    assert all(len(r["findings"]) == 14 for r in doc["results"])
+    results = {r["path"]: r for r in doc["results"]}
+    assert sorted(results) == sorted(map(str, [*good, report]))
+    assert all(len(results[str(p)]["findings"]) == 14 for p in good)
+    assert results[str(report)]["status"] == "not_analysed"
+    assert results[str(report)]["findings"] == []
+    assert results[str(report)]["reasons"][0].startswith("holds no image (a Basic Text SR")
     types = {Path(e["path"]).name: e["type"] for e in doc["errors"]}
     assert types == {"empty.dcm": "EmptyFileError", "notes.dcm": "UnrecognisedFileError",
                      "cut_pixels.dcm": "CorruptFileError", "cut.png": "CorruptFileError",
-                     "report.dcm": "NotAnImageError", "nested.dcm": "CorruptFileError",
+                     "nested.dcm": "CorruptFileError",
                      "no_such_file.dcm": "ChexnetInputError"}
     assert all("\n" not in e["error"] for e in doc["errors"])
 
@@ -101,7 +112,9 @@ def test_a_folder_with_good_and_bad_files(tiny_model, inputs, capsys):
     assert code == EXIT_INPUT_FAILED
     present = [p for p in bad if p.exists()]
     check_error_lines(err, present)
-    assert sorted(r["path"] for r in json.loads(out)["results"]) == sorted(map(str, good))
+    statuses = {r["path"]: r["status"] for r in json.loads(out)["results"]}
+    assert statuses.pop(str(folder / "report.dcm")) == "not_analysed"
+    assert sorted(statuses) == sorted(map(str, good))
 
 
 def test_mixed_inputs_in_a_real_process(tiny_model, inputs):

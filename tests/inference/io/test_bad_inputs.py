@@ -160,7 +160,10 @@ def blank_bilevel_png(path: Path, width: int, height: int) -> Path:
 
 def raster_bytes(fmt: str) -> bytes:
     rng = np.random.default_rng(0)
-    grey = rng.integers(0, 256, (256, 256), dtype=np.uint8)  # noise: no tiny compressed size
+    # a ramp with some texture: an image the pixel checks accept (not noise, not blank), whose
+    # compressed size is not tiny
+    ramp = np.linspace(30, 220, 256)[None, :] + rng.normal(0, 6, (256, 256))
+    grey = np.clip(ramp, 0, 255).astype(np.uint8)
     buf = io.BytesIO()
     PILImage.fromarray(grey).save(buf, fmt)
     return buf.getvalue()

@@ -52,12 +52,17 @@ def test_sixteen_bit_png_gets_a_percentile_window(tmp_path):
     assert np.all(np.diff(u8[0].astype(int)) >= 0)  # monotone, no wrap-around
 
 
-def test_colour_jpeg_is_converted_with_a_warning(tmp_path):
-    rgb = np.zeros((64, 64, 3), np.uint8)
-    rgb[..., 0] = 200
-    PILImage.fromarray(rgb).save(tmp_path / "colour.jpg")
-    image = load_image(tmp_path / "colour.jpg")
+def test_a_grey_image_with_a_little_colour_is_converted_with_a_warning(tmp_path):
+    """A radiograph with a coloured annotation: grey, with a warning; a colour picture is not
+    analysed (tests/inference/scoring/test_image_sanity.py)."""
+    rng = np.random.default_rng(0)
+    grey = np.clip(np.linspace(20, 230, 128)[None, :] + rng.normal(0, 8, (128, 128)), 0, 255)
+    rgb = np.repeat(grey.astype(np.uint8)[..., None], 3, axis=2)
+    rgb[5:15, 5:15] = (220, 30, 30)  # a red marker, 0.6% of the pixels
+    PILImage.fromarray(rgb).save(tmp_path / "colour.png")
+    image = load_image(tmp_path / "colour.png")
     assert image.stored.ndim == 2
+    assert 0 < image.metadata.colour_fraction < 0.02
     decision = check_intended_use(image)
     assert decision.status == "analysed_with_warnings"
     assert any("colour" in w for w in decision.warnings)

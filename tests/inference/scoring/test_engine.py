@@ -11,6 +11,8 @@ from chexnet.inference.errors import DeviceUnavailableError, ModelPackageError
 from chexnet.inference.package.card import CARD_KEY
 from chexnet.inference.package.hashing import file_sha256
 from chexnet.inference.scoring.engine import select_providers
+from chexnet.inference.scoring.ood import NO_OOD_WARNING
+from tests.inference.screen.test_pipeline import noise_png
 from tests.tiny_model import build_tiny_package, reference_outputs, tiny_card
 
 
@@ -56,7 +58,8 @@ def test_gate_stops_non_chest_before_scoring(tiny_model, rg3_uncr, rg1_uncr):
     assert preds[0].probabilities is None
     assert preds[0].ranked == []
     assert "EXTREMITY" in preds[0].reasons[0]
-    assert preds[1].status == "analysed"
+    assert preds[1].status == "analysed_with_warnings"  # the tiny package has no OOD check
+    assert preds[1].warnings == (NO_OOD_WARNING,)
     assert preds[1].probabilities.shape == (14,)
 
 
@@ -122,7 +125,7 @@ def test_tiny_and_elongated_images_are_not_scored(tiny_model, tmp_path):
 
     PILImage.fromarray(np.zeros((1, 1), np.uint8)).save(tmp_path / "dot.png")
     PILImage.fromarray(np.zeros((100, 1000), np.uint8)).save(tmp_path / "strip.png")
-    PILImage.fromarray(np.full((200, 500), 90, np.uint8)).save(tmp_path / "wide.png")
+    noise_png(tmp_path / "wide.png", seed=0, shape=(200, 500))  # wide, with contrast
     dot, strip, wide = Engine(tiny_model).predict(
         [load_image(tmp_path / n) for n in ("dot.png", "strip.png", "wide.png")])
     assert dot.status == "not_analysed"
