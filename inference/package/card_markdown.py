@@ -87,14 +87,19 @@ def _ood_lines(card: ModelCard) -> list[str]:
              "an image scoring above it is not analysed", ""]
     rates = ood.get("rates") or []
     if rates:
-        lines += ["| Images | should be | n | rejected by the check | rate | median score |",
-                  "|---|---|---|---|---|---|"]
+        lines += ["| Images | should be | n | rejected by the check | rate | median score | "
+                  "not analysed by the whole pipeline (by the header/pixel gate first) |",
+                  "|---|---|---|---|---|---|---|"]
         kinds = {"in": "analysed", "out": "rejected", "info": "(informational)"}
         for r in rates:
+            pipeline = (f"{r['not_analysed_pipeline']} ({r.get('refused_by_gate_first', 0)})"
+                        if "not_analysed_pipeline" in r else "–")
             lines.append(f"| {_esc(r.get('set'))} | {kinds.get(r.get('kind'), '–')} | "
                          f"{r.get('n')} | {r.get('rejected')} | {r.get('rate', 0):.1%} | "
-                         f"{r.get('median_score', '–')} |")
-        lines.append("")
+                         f"{r.get('median_score', '–')} | {pipeline} |")
+        lines += ["", "The check alone: the graph's score of the centre crop, the gate bypassed. "
+                  "The whole pipeline: `chexnet predict` (the intended-use gate, with its pixel "
+                  "checks, then the check).", ""]
     return lines
 
 

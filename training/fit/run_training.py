@@ -50,12 +50,18 @@ def start_training(config: TrainConfig, data: Path, out: Path | None = None, *,
     if config.init:  # fail before any data work, with the message on where to put it
         check_init_file(config.arch, Path(config.init.split(":", 1)[1]))
     out = out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{config.arch}"
+    created = rank == 0 and not out.exists()
     if rank == 0:
         if (out / "run.json").is_file():
             raise ValueError(f"{out}: already holds a run; use --resume {out} or another --out")
         out.mkdir(parents=True, exist_ok=True)
-    return _fit(config, Path(data), out, rank, world, cache_dir, allow_missing,
-                list(command_line or []), new=True)
+    try:
+        return _fit(config, Path(data), out, rank, world, cache_dir, allow_missing,
+                    list(command_line or []), new=True)
+    except BaseException:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # a run that failed before writing anything leaves no empty folder
+        raise
 
 
 def resume_training(run_dir: Path, *, cache_dir: Path | None = None,
