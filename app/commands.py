@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 from chexnet.app.export_view import compose_view, findings_text, legend_lines
 from chexnet.app.menus import SHORTCUTS
 from chexnet.app.widgets.model_dialog import ModelDialog
+from chexnet.inference.dicom_out import DicomResults, write_dicom_results
 
 if TYPE_CHECKING:  # for annotations only: the window imports this module
     from chexnet.app.main_window import MainWindow
@@ -74,6 +75,40 @@ class WindowCommands:
             self.window.messages.post(f"could not write {path} (check the folder exists and "
                                       f"is writable)")
         return ok
+
+    def choose_export_dicom(self) -> None:
+        w = self.window
+        name = QFileDialog.getExistingDirectory(w, "Export DICOM results into",
+                                                w.settings.last_folder)
+        if name:
+            self.export_dicom(Path(name))
+
+    def export_dicom(self, folder: Path) -> bool:
+        """File > Export DICOM results…: the shown image's structured report and heat map
+        (:func:`write_dicom_results`), written on a worker; a message when done or failed.
+        False when there is nothing to export (no analysed result for the shown image)."""
+        w = self.window
+        index, loaded, engine = w.nav.index, w.nav.loaded, w.session.engine
+        pred = w.session.prediction(index)
+        if pred is None or loaded is None or engine is None or not pred.analysed:
+            w.messages.post("no analysed result to export as DICOM for this image", "warning")
+            return False
+        instance = w.session.items[index].instance
+        source = instance.file if instance.file is not None else instance.path
+        w.runner.start("export-dicom", write_dicom_results, source, loaded.image, pred,
+                       engine.model_id, engine.card, folder, on_result=self._dicom_written,
+                       on_error=self._dicom_failed)
+        return True
+
+    def _dicom_written(self, _token, written: DicomResults) -> None:
+        said = f"DICOM results written to {written.sr.parent}: {written.sr.name} (report), " \
+               f"{written.sc.name} (heat map)"
+        self.window.messages.post(said, "info")
+        self.window.statusBar().showMessage("DICOM results written", 5000)
+        self.window.dicom_exported.emit(written)
+
+    def _dicom_failed(self, _token, message: str) -> None:
+        self.window.messages.post(f"could not export DICOM results: {message}")
 
     def copy_findings(self) -> None:
         """The findings as `chexnet predict` prints them, to the clipboard."""

@@ -40,6 +40,8 @@ class MainWindow(QMainWindow):
     findings_shown = Signal(int)
     #: Emitted when an open, load, model or analysis error ends what was asked (the message).
     gave_up = Signal(str)
+    #: Emitted when File > Export DICOM results… has written its files (the DicomResults).
+    dicom_exported = Signal(object)
 
     def __init__(self, settings: ViewerSettings | None = None,
                  model: str | VerifiedPackage | None = None, device: str = "auto",

@@ -70,6 +70,7 @@ def build_menus(w: MainWindow) -> QMenu:
     file.addSeparator()
     add_action(w, file, "Save view as PNG…", do.choose_save_view, "Ctrl+S")
     add_action(w, file, "Copy findings as text", do.copy_findings, "Ctrl+Shift+C")
+    add_action(w, file, "Export DICOM results…", do.choose_export_dicom)
     file.addSeparator()
     add_action(w, file, "Quit", w.close, "Ctrl+Q")
 

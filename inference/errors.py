@@ -104,3 +104,8 @@ class ModelPackageError(ChexnetError):
 
 class DeviceUnavailableError(ChexnetError):
     """The requested execution device (CUDA, TensorRT) cannot be used on this machine."""
+
+
+class DicomResultsError(ChexnetError):
+    """DICOM results (a structured report, a heat-map secondary capture) cannot be written for
+    an image: it was not analysed (there are no results to file), or the output failed."""

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from importlib.metadata import entry_points
 
 from chexnet.inference.cli.common import EXIT_INPUT_FAILED, EXIT_USAGE, UsageError
+from chexnet.inference.cli.listen import register as add_listen_command
 from chexnet.inference.cli.models import register as add_models_command
 from chexnet.inference.cli.predict import register as add_predict_command
 from chexnet.inference.cli.screen import register as add_screen_command
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     add_predict_command(sub)
     add_screen_command(sub)
+    add_listen_command(sub)
     add_models_command(sub)
     _add_plugin_commands(sub)
     return parser

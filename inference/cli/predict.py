@@ -16,9 +16,11 @@ from chexnet.inference.cli.common import (
     UsageError,
     unit_interval,
 )
-from chexnet.inference.errors import ChexnetInputError, NotAnImageError
+from chexnet.inference.dicom_out import write_dicom_results
+from chexnet.inference.errors import ChexnetInputError, DicomResultsError, NotAnImageError
 from chexnet.inference.io.dicom_reader import DEFAULT_MAX_PIXELS
 from chexnet.inference.io.image import Image
+from chexnet.inference.io.image_file import ImageFile
 from chexnet.inference.io.study import Instance, scan
 from chexnet.inference.package.card import match_finding, unknown_finding_message
 from chexnet.inference.package.lookup import resolve_model, sample_study_path
@@ -62,6 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print results as JSON")
     p.add_argument("--cam-out", metavar="DIR", type=Path,
                    help="write a PNG per image with the CAM of the top finding overlaid")
+    p.add_argument("--dicom-out", metavar="DIR", type=Path,
+                   help="write DICOM results per analysed image into DIR: a structured report "
+                        "(TID 1500) and a heat-map secondary capture, in the source's study")
     p.add_argument("--finding", metavar="NAME",
                    help="overlay this finding's CAM instead of the top one")
     p.add_argument("--threshold", type=unit_interval, default=0.5,
@@ -91,10 +96,18 @@ def _ordered_instances(inputs: Sequence[str]) -> tuple[list[Instance], list[Chex
 
 
 def _report(engine: Engine, pred: Prediction, image: Image | None, args: argparse.Namespace,
-            used_stems: set[str]) -> dict:
-    """One result: its CAM overlay written (``--cam-out``), its text printed (unless --json);
-    returns its JSON entry."""
+            used_stems: set[str], opened: ImageFile | None = None) -> dict:
+    """One result: its CAM overlay (``--cam-out``) and DICOM results (``--dicom-out``)
+    written, its text printed (unless --json); returns its JSON entry."""
     entry = pred.to_dict()
+    if args.dicom_out is not None and pred.analysed and image is not None:
+        try:
+            written = write_dicom_results(opened or image.path, image, pred, engine.model_id,
+                                          engine.card, args.dicom_out)
+            entry["dicom"] = {"sr": str(written.sr), "sc": str(written.sc)}
+        except DicomResultsError as err:  # the result stands; only its DICOM copy is missing
+            print(f"error: {err}", file=sys.stderr)
+            entry["dicom"] = {"error": str(err)}
     if args.cam_out is not None and pred.analysed and image is not None:
         finding = args.finding or pred.top.label
         stem = safe_name(image.path.stem)
@@ -110,6 +123,9 @@ def _report(engine: Engine, pred: Prediction, image: Image | None, args: argpars
         print("\n" + "\n".join(prediction_text(pred, image)), file=sys.stdout)
         if "cam_png" in entry:
             print(f"  CAM ({entry['cam_png']['finding']}): {entry['cam_png']['path']}",
+                  file=sys.stdout)
+        if "sr" in entry.get("dicom", {}):
+            print(f"  DICOM SR: {entry['dicom']['sr']}\n  DICOM SC: {entry['dicom']['sc']}",
                   file=sys.stdout)
     return entry
 
@@ -147,9 +163,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
             path=err.path, model=engine.model_id, status=Status.NOT_ANALYSED,
             labels=engine.labels, reasons=(message(err),)), None, args, used_stems))
     for start in range(0, len(instances), engine.batch_size):
+        batch = instances[start:start + engine.batch_size]
         reads = [read_input(inst, engine.card.preprocess, tta=engine.tta,
-                            max_pixels=args.max_pixels)
-                 for inst in instances[start:start + engine.batch_size]]
+                            max_pixels=args.max_pixels) for inst in batch]
+        opened = {id(r): inst.file for r, inst in zip(reads, batch, strict=True)}
         failures += [r.error for r in reads if r.kind == ERROR]
         for read in reads:
             if read.kind != ERROR and read.prepared is None:  # read, but holds no image
@@ -158,7 +175,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
                     labels=engine.labels, reasons=read.reasons), None, args, used_stems))
         scored = [r for r in reads if r.prepared is not None]
         for read, pred in zip(scored, engine.score([r.prepared for r in scored]), strict=True):
-            results.append(_report(engine, pred, read.image, args, used_stems))
+            results.append(_report(engine, pred, read.image, args, used_stems,
+                                   opened[id(read)]))
     for err in failures:
         print(f"error: {err}", file=sys.stderr)
     if args.json:

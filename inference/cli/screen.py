@@ -75,6 +75,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="discard DIR's earlier journal, CSV, report and thumbnails")
     p.add_argument("--retry-failed", action="store_true",
                    help="screen again the files whose rows are errors")
+    p.add_argument("--dicom-out", metavar="DIR", type=Path,
+                   help="also write DICOM results per analysed image into DIR (a plain folder "
+                        "of .dcm files): a structured report and a heat-map secondary capture "
+                        "in the source's study; a resumed run does not write them again")
     p.add_argument("--include-phi", action="store_true",
                    help="put patient name, ID and birth date (DICOM) in the CSV and report")
     p.add_argument("--workers", type=int, default=None,
@@ -140,7 +144,8 @@ def cmd_screen(args: argparse.Namespace) -> int:
                          timeout_s=args.timeout, priority=args.priority, shard=args.shard,
                          include_phi=args.include_phi, retry_failed=args.retry_failed,
                          fresh=args.fresh, require_journal=args.resume,
-                         max_pixels=args.max_pixels, tta=args.tta, on_row=progress.row,
+                         max_pixels=args.max_pixels, tta=args.tta, dicom_out=args.dicom_out,
+                         on_row=progress.row,
                          on_progress=progress.progress, cancel=cancel)
     except ScreenConfigError as err:  # reported here: under `python -m`, cli's UsageError
         print(f"chexnet screen: error: {err}", file=sys.stderr)  # is another class

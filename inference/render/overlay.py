@@ -22,7 +22,7 @@ from chexnet.inference.package.card import DEMO_NOTICE
 from chexnet.inference.preprocessing import CropBox
 from chexnet.inference.render.cam import blend, cam_on_image, colourise
 from chexnet.inference.render.text import safe_name
-from chexnet.inference.scoring.prediction import Prediction
+from chexnet.inference.scoring.prediction import ModelId, Prediction
 
 MAX_OVERLAY_SIDE = 1024
 OUTLINE_RGB = (255, 255, 0)
@@ -56,21 +56,9 @@ def write_cam_png(image: Image, pred: Prediction, finding: str, out_dir: Path, *
     :data:`MAX_OVERLAY_SIDE` pixels on its long side, above a legend band naming the model
     (name, version, sha256), the finding and threshold, and the DEMO notice for a demo model;
     the same facts go into the PNG's text chunks. Returns the PNG's path."""
-    grey = image.display_u8()
-    h, w = grey.shape
-    scale = min(1.0, MAX_OVERLAY_SIDE / max(h, w))
-    if scale < 1.0:
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        grey = np.asarray(PILImage.fromarray(grey).resize(size, PILImage.Resampling.BILINEAR))
-    rgb = compose_overlay(grey, pred.cam(finding), pred.crop_box, image.shape,
+    picture = cam_picture(overlay_base(image.display_u8()), pred, finding, image.shape,
                           threshold=threshold, opacity=opacity)
     model = pred.model
-    lines = [(f"{model.name} {model.version}  sha256 {model.sha256[:16]}", LEGEND_TEXT),
-             (f"heat map: {finding} (CAM >= {threshold:.2f})"
-              + ("" if pred.crop_box.covers(image.shape) else "; yellow box: what the model saw"),
-              LEGEND_TEXT)]
-    if model.demo:
-        lines.append((DEMO_NOTICE, LEGEND_DEMO))
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{safe_name(stem or image.path.stem)}_{safe_name(finding)}_cam.png"
     info = PngInfo()
@@ -79,8 +67,53 @@ def write_cam_png(image: Image, pred: Prediction, finding: str, out_dir: Path, *
                        ("chexnet.finding", finding), ("chexnet.threshold", f"{threshold:g}")):
         info.add_itxt(key, value)
     with atomic_output(target) as fh:
-        with_legend(PILImage.fromarray(rgb), lines).save(fh, format="PNG", pnginfo=info)
+        picture.save(fh, format="PNG", pnginfo=info)
     return target
+
+
+def overlay_base(grey: np.ndarray) -> np.ndarray:
+    """``grey`` (8-bit display pixels) downscaled so its long side is at most
+    :data:`MAX_OVERLAY_SIDE`: the picture every overlay file is drawn on (CAM PNGs, the DICOM
+    heat map; a screening decode worker makes it where the full-size pixels are)."""
+    h, w = grey.shape
+    scale = min(1.0, MAX_OVERLAY_SIDE / max(h, w))
+    if scale >= 1.0:
+        return grey
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.asarray(PILImage.fromarray(np.ascontiguousarray(grey)).resize(
+        size, PILImage.Resampling.BILINEAR))
+
+
+def cam_picture(grey: np.ndarray, pred: Prediction, finding: str | None,
+                image_shape: tuple[int, int], *, threshold: float, opacity: float,
+                extra_lines: tuple[str, ...] = ()) -> PILImage.Image:
+    """``grey`` with ``finding``'s CAM overlaid (none when ``finding`` is None) above the
+    legend band (:func:`legend_lines`, then ``extra_lines``). ``image_shape``: the pixels the
+    prediction's crop box refers to (``grey`` may be any size of the same image)."""
+    if finding is None:
+        rgb = np.stack([grey] * 3, axis=-1)
+    else:
+        rgb = compose_overlay(grey, pred.cam(finding), pred.crop_box, image_shape,
+                              threshold=threshold, opacity=opacity)
+    covers = pred.crop_box is None or pred.crop_box.covers(image_shape)
+    lines = legend_lines(pred.model, finding, threshold, covers)
+    lines[2:2] = [(text, LEGEND_TEXT) for text in extra_lines]
+    return with_legend(PILImage.fromarray(rgb), lines)
+
+
+def legend_lines(model: ModelId, finding: str | None, threshold: float, covers: bool
+                 ) -> list[tuple[str, tuple[int, int, int]]]:
+    """The legend of every overlay: model name, version and sha256; the finding drawn and the
+    CAM threshold (and what the yellow box means, when the model saw a crop); the DEMO notice
+    for a demo model, in red."""
+    lines = [(f"{model.name} {model.version}  sha256 {model.sha256[:16]}", LEGEND_TEXT),
+             (f"heat map: {finding} (CAM >= {threshold:.2f})" if finding is not None
+              else "no heat map: the model names no finding", LEGEND_TEXT)]
+    if finding is not None and not covers:
+        lines[1] = (lines[1][0] + "; yellow box: what the model saw", LEGEND_TEXT)
+    if model.demo:
+        lines.append((DEMO_NOTICE, LEGEND_DEMO))
+    return lines
 
 
 def with_legend(picture: PILImage.Image, lines: list[tuple[str, tuple[int, int, int]]]

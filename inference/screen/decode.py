@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import math
 import os
 import signal
 import time
@@ -37,10 +38,12 @@ from PIL import Image as PILImage
 from chexnet.inference.atomic_file import atomic_output
 from chexnet.inference.errors import ChexnetInputError, NotAnImageError
 from chexnet.inference.io.file_guard import guarded_file
+from chexnet.inference.io.image import Image
 from chexnet.inference.io.image_file import ImageFile, open_image_file
 from chexnet.inference.io.uids import DicomUids
 from chexnet.inference.package.hashing import sha256_file
 from chexnet.inference.preprocessing import PreprocessSpec
+from chexnet.inference.render.overlay import MAX_OVERLAY_SIDE, overlay_base
 from chexnet.inference.scoring.decode_size import model_min_side
 from chexnet.inference.scoring.file_input import message, read_input
 from chexnet.inference.scoring.prepare import PreparedInput
@@ -62,6 +65,7 @@ class DecodeRequest:
     thumb_path: str | None  # where the worker writes the grey thumbnail (JPEG)
     include_phi: bool = False
     tta: str = "none"  # the engine's test-time augmentation (chexnet.inference.scoring.tta)
+    sc_base: bool = False  # also return the rendering for a DICOM heat map (--dicom-out)
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,9 @@ class DecodeOutcome:
     thumb: np.ndarray | None = None
     phi: dict[str, str] | None = None
     decode_s: float = 0.0
+    #: The display rendering at most MAX_OVERLAY_SIDE px (uint8), for the DICOM heat map; only
+    #: for an analysable image when the request asks (0.4-1 MB: only with --dicom-out).
+    sc_base: np.ndarray | None = None
 
 
 def worker_init() -> None:
@@ -138,8 +145,22 @@ def _decode(opened: ImageFile, request: DecodeRequest, sha: str) -> DecodeOutcom
     if not prepared.analyse:
         return DecodeOutcome(request.path, "not_analysed", reasons=prepared.reasons,
                              warnings=prepared.warnings, thumb=thumb, **common)
+    base = sc_base(opened, image, request) if request.sc_base else None
     return DecodeOutcome(request.path, "analyse", warnings=prepared.warnings, thumb=thumb,
-                         prepared=prepared, **common)
+                         prepared=prepared, sc_base=base, **common)
+
+
+def sc_base(opened: ImageFile, image: Image, request: DecodeRequest) -> np.ndarray:
+    """The rendering a DICOM heat map is drawn on (:func:`overlay_base`). An image decoded at
+    the reduced size the model needs (a 1955 px JPEG 2000 at 245 px) is decoded again, at the
+    smallest reduction whose long side still reaches MAX_OVERLAY_SIDE: the heat map is read by
+    a person, at the size a CAM PNG has."""
+    with guarded_file(opened.path):
+        if image.is_reduced and image.full_shape is not None:
+            short, long = sorted(image.full_shape)
+            side = min(short, math.ceil(MAX_OVERLAY_SIDE * short / long))
+            image = opened.load(max_pixels=request.max_pixels, min_size=side)
+        return overlay_base(image.display_u8())
 
 
 def make_thumbnail(display_u8: np.ndarray, side: int = THUMB_SIDE) -> np.ndarray:

@@ -10,8 +10,14 @@ The Python API the CLI (``chexnet screen``) and the viewer's worklist both call:
 ``screen(inputs, out_dir, *, model=None, device="auto", workers=None, batch_size=8,
 timeout_s=60.0, priority="max-above-threshold", shard=None, include_phi=False,
 retry_failed=False, fresh=False, require_journal=False, max_pixels=DEFAULT_MAX_PIXELS,
-tta=None, on_row=None, on_progress=None, cancel=None, rebuild_every_s=60.0) -> ScreenSummary``
-(``tta``: test-time augmentation, default the model card's, as in ``Engine``).
+tta=None, dicom_out=None, on_row=None, on_progress=None, cancel=None, rebuild_every_s=60.0)
+-> ScreenSummary`` (``tta``: test-time augmentation, default the model card's, as in ``Engine``).
+
+* ``dicom_out``: a folder that receives, per analysed image, a DICOM Structured Report and a
+  heat-map Secondary Capture (:mod:`chexnet.inference.dicom_out`), flat, ``<SOPInstanceUID>.dcm``.
+  They are written before the image's row is journaled, and the row records their absolute
+  paths (``dicom_sr``, ``dicom_sc``); a resumed run leaves journaled rows and their files
+  alone. A DICOM node sends the folder as it is.
 
 * ``on_row(row: ScreenRow)`` is called in the calling thread for each image as soon as its
   result is in the journal (``row.rank`` is None then: the order is known only at the end; the
@@ -117,10 +123,13 @@ def screen(inputs: Sequence[str | Path], out_dir: str | Path, *, model: str | Pa
            shard: str | Shard | None = None, include_phi: bool = False,
            retry_failed: bool = False, fresh: bool = False, require_journal: bool = False,
            max_pixels: int = DEFAULT_MAX_PIXELS, tta: str | None = None,
-           on_row: Callable[[ScreenRow], None] | None = None,
+           dicom_out: str | Path | None = None, on_row: Callable[[ScreenRow], None] | None = None,
            on_progress: Callable[[ScreenProgress], None] | None = None,
-           cancel: threading.Event | None = None, rebuild_every_s: float = 60.0) -> ScreenSummary:
-    """Screen files and folders into ``out_dir`` (see the module docstring)."""
+           cancel: threading.Event | None = None, rebuild_every_s: float = 60.0,
+           engine: Engine | None = None) -> ScreenSummary:
+    """Screen files and folders into ``out_dir`` (see the module docstring). ``engine``: a
+    ready engine to score with (a DICOM node screens study after study with one), instead of
+    one made from ``model``, ``device``, ``batch_size`` and ``tta``."""
     started = time.monotonic()
     if isinstance(shard, str):
         shard = parse_shard(shard)
@@ -130,15 +139,22 @@ def screen(inputs: Sequence[str | Path], out_dir: str | Path, *, model: str | Pa
     if not files and shard is None:  # an empty shard of a small input is no mistake
         raise ScreenConfigError("no files found in the given input(s)")
     out = Path(out_dir)
-    package = resolve_model(model)
-    if tta is None and not fresh:  # resuming: keep the augmentation the journal was made with
-        tta = journal_tta(out, package)
-    try:
-        # no busy-waiting ORT threads: the decode processes need the same cores (measured on
-        # 80 NIH PNGs, 2 cores: 8.8 -> 11.4 images/s)
-        engine = Engine(package, device=device, batch_size=batch_size, tta=tta, spin=False)
-    except ValueError as err:  # an unknown --tta
-        raise ScreenConfigError(str(err)) from None
+    if engine is None:
+        package = resolve_model(model)
+        if tta is None and not fresh:  # resuming: keep the journal's augmentation
+            tta = journal_tta(out, package)
+        try:
+            # no busy-waiting ORT threads: the decode processes need the same cores (measured
+            # on 80 NIH PNGs, 2 cores: 8.8 -> 11.4 images/s)
+            engine = Engine(package, device=device, batch_size=batch_size, tta=tta, spin=False)
+        except ValueError as err:  # an unknown --tta
+            raise ScreenConfigError(str(err)) from None
+    else:
+        package = engine.package
+        resumed_tta = None if fresh else journal_tta(out, package)
+        if model is not None or tta is not None or resumed_tta not in (None, engine.tta):
+            raise ScreenConfigError("screen(engine=...) takes the model and augmentation from "
+                                    "the engine; this folder's journal was made with another")
     try:
         validate_priority(priority, engine.labels)
     except ValueError as err:
@@ -154,7 +170,8 @@ def screen(inputs: Sequence[str | Path], out_dir: str | Path, *, model: str | Pa
                            include_phi=include_phi, retry_failed=retry_failed,
                            max_pixels=max_pixels, on_row=on_row, on_progress=on_progress,
                            cancel=cancel or threading.Event(), started=started, shard=shard,
-                           rebuild_every_s=rebuild_every_s)
+                           rebuild_every_s=rebuild_every_s,
+                           dicom_out=None if dicom_out is None else Path(dicom_out))
         try:
             run.execute(workers or os.cpu_count() or 1, timeout_s)
         finally:

@@ -21,6 +21,7 @@ from chexnet.inference.render.overlay import compose_overlay
 from chexnet.inference.scoring.engine import Engine
 from chexnet.inference.scoring.prediction import Prediction
 from chexnet.inference.screen.decode import DecodeOutcome, DecodeRequest, decode, write_jpeg
+from chexnet.inference.screen.dicom_files import dicom_files
 from chexnet.inference.screen.discovery import (
     InputFile,
     Shard,
@@ -75,12 +76,13 @@ class ScreeningRun:
                  journal: tuple[JournalContent, dict], *, priority: str, include_phi: bool,
                  retry_failed: bool, max_pixels: int, on_row, on_progress,
                  cancel: threading.Event, started: float, shard: Shard | None,
-                 rebuild_every_s: float) -> None:
+                 rebuild_every_s: float, dicom_out: Path | None = None) -> None:
         content, header = journal
         self.files, self.out, self.engine = files, out, engine
         self.priority, self.include_phi, self.max_pixels = priority, include_phi, max_pixels
         self.on_row, self.on_progress, self.cancel = on_row, on_progress, cancel
         self.started, self.shard, self.rebuild_every_s = started, shard, rebuild_every_s
+        self.dicom_out = dicom_out
         self.header = {**header, "type": "header"}
         self.model = RunModel.from_header(self.header)
         self.writer = JournalWriter(out / JOURNAL_NAME, header,
@@ -141,7 +143,8 @@ class ScreeningRun:
             return
         thumb = self.out / THUMBS / f"{file_id(item.path)}.jpg"
         request = DecodeRequest(str(item.path), self.engine.card.preprocess, self.max_pixels,
-                                str(thumb), self.include_phi, self.engine.tta)
+                                str(thumb), self.include_phi, self.engine.tta,
+                                sc_base=self.dicom_out is not None)
         queue.append((item, pool.schedule(decode, args=(request,), timeout=timeout_s)))
 
     def _flush(self, buffer: list[tuple[InputFile, DecodeOutcome]]) -> None:
@@ -230,6 +233,9 @@ class ScreeningRun:
             name = f"{THUMBS}/{file_id(item.path)}_cam.jpg"
             write_jpeg(rgb, self.out / name)
             rec.update(cam=name, cam_finding=finding)
+        if self.dicom_out is not None:  # written before the row is journaled: see screen()
+            rec.update(dicom_files(item.path, o.sc_base, prediction, self.engine,
+                                   self.dicom_out))
         return rec
 
     # --- derived outputs -----------------------------------------------------------------------

@@ -121,3 +121,29 @@ def test_cancel_then_resume_covers_each_image_once(qtbot, make_window, nih_sampl
     paths = [r.path for r in panel.model.rows]
     assert sorted(paths) == sorted(str(p) for p in files)
     assert first <= set(paths)
+
+
+def test_a_chexnet_listen_folder_opens_and_stays_live(qtbot, make_window, nih_sample,
+                                                      tiny_model, tmp_path):
+    """A node's output folder (one screening folder per study under results/) opens as one
+    worklist, and a study screened after it was opened appears without reopening it."""
+    from chexnet.inference.node.spool import NodeFolders
+    from chexnet.inference.screen.pipeline import screen
+
+    node = NodeFolders.at(tmp_path / "node")
+    first = nih_folder(nih_sample, tmp_path / "spool" / "a", 2)
+    screen([first[0].parent], node.results / "a", model=tiny_model, workers=1)
+    window = make_window()
+    dock, panel = window.worklist, window.worklist.panel
+    dock.live_timer.setInterval(200)  # the test need not wait 3 s a refresh
+    dock.open_worklist(node.root)
+    qtbot.waitUntil(lambda: len(panel.model.rows) == 2, timeout=SCREEN_TIMEOUT_MS)
+    assert dock.live == node.root
+    third = nih_folder(nih_sample, tmp_path / "pool", 3)[2]
+    (tmp_path / "spool" / "b").mkdir()
+    second = [Path(shutil.copy(third, tmp_path / "spool" / "b" / third.name))]
+    screen([second[0].parent], node.results / "b", model=tiny_model, workers=1)
+    qtbot.waitUntil(lambda: len(panel.model.rows) == 3, timeout=SCREEN_TIMEOUT_MS)
+    assert {Path(r.path).name for r in panel.model.rows} == {p.name for p in [*first, *second]}
+    window.worklist.open_worklist(tmp_path / "nothing-here")  # another folder: not live
+    assert dock.live is None

@@ -25,6 +25,7 @@ from pydicom.filereader import read_file_meta_info
 from pydicom.sequence import Sequence
 from pydicom.uid import (
     MPEG2MPML,
+    UID,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRLittleEndian,
     generate_uid,
@@ -336,7 +337,9 @@ def test_no_decoder_for_the_transfer_syntax(tmp_path, rg1_uncr, syntax):
         assert raw.count(old) == 1
         path.write_bytes(raw.replace(old, new))
     err = expect_error(path, DecoderUnavailableError)
-    assert syntax in str(err) or syntax.name in str(err)
+    # by UID, or by name where pydicom knows one (highdicom/pynetdicom, once imported, teach
+    # pydicom newer transfer syntaxes such as JPEG XL)
+    assert syntax in str(err) or UID(syntax).name in str(err)
 
 
 # --- 10. JPEG 2000 codestream disagrees with the dataset -----------------------------------------
