@@ -1,6 +1,7 @@
-"""What the File and Help menus do beyond reading: file dialogs, the model dialog, saving the
-view, copying the findings, the shortcut list. Kept out of the main window, which only binds
-the session to the widgets; these read the window's state and call its public methods.
+"""What the File and Help menus do beyond reading: file dialogs, the model dialog, opening from
+PACS, saving the view, copying the findings, the shortcut list. Kept out of the main window,
+which only binds the session to the widgets; these read the window's state and call its public
+methods.
 """
 
 from __future__ import annotations
@@ -13,8 +14,12 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from chexnet.app.export_view import compose_view, findings_text, legend_lines
 from chexnet.app.menus import SHORTCUTS
+from chexnet.app.model.pacs import retrieve_accession
 from chexnet.app.widgets.model_dialog import ModelDialog
+from chexnet.app.widgets.pacs_dialog import PacsDialog
 from chexnet.inference.dicom_out import DicomResults, write_dicom_results
+from chexnet.inference.pacs.cache import clear_cache
+from chexnet.inference.pacs.node import PacsNode
 
 if TYPE_CHECKING:  # for annotations only: the window imports this module
     from chexnet.app.main_window import MainWindow
@@ -27,6 +32,7 @@ class WindowCommands:
 
     def __init__(self, window: MainWindow) -> None:
         self.window = window
+        self.pacs_dialog: PacsDialog | None = None
 
     # --- opening --------------------------------------------------------------------------
     def choose_files(self) -> None:
@@ -40,6 +46,41 @@ class WindowCommands:
         name = QFileDialog.getExistingDirectory(w, "Open a study folder", w.settings.last_folder)
         if name:
             w.open_paths([name])
+
+    def open_from_pacs(self) -> PacsDialog:
+        """File > Open from PACS…: a non-modal dialog (the window stays usable while it
+        searches); the retrieved study opens as files do."""
+        w = self.window
+        if self.pacs_dialog is None:
+            self.pacs_dialog = PacsDialog(w.settings, w.runner, parent=w)
+            self.pacs_dialog.retrieved.connect(w.open_paths)
+        self.pacs_dialog.show()
+        self.pacs_dialog.raise_()
+        return self.pacs_dialog
+
+    def open_accession(self, node: PacsNode, accession: str) -> None:
+        """``--pacs NODE --accession A``: find, retrieve (a worker) and open the study."""
+        w = self.window
+        w.findings.set_busy(f"Retrieving accession {accession} from {node}…")
+        w.runner.start("pacs-accession", retrieve_accession, node, accession,
+                       on_result=lambda _t, paths: w.open_paths(paths),
+                       on_error=self._pacs_failed)
+
+    def _pacs_failed(self, _token, message: str) -> None:
+        w = self.window
+        w.messages.post(message)
+        w.findings.show_error(message)
+        w.gave_up.emit(message)
+
+    def clear_pacs_cache(self) -> None:
+        """File > Clear PACS cache (a worker: a large cache takes a while to delete)."""
+        self.window.runner.start("pacs-clear", clear_cache, on_result=self._cache_cleared,
+                                 on_error=self._pacs_failed)
+
+    def _cache_cleared(self, _token, freed: int) -> None:
+        said = f"PACS cache emptied ({freed / 1e6:.1f} MB freed)"
+        self.window.messages.post(said, "info")
+        self.window.statusBar().showMessage(said, 5000)
 
     def choose_model(self) -> None:
         """File > Model…: the chosen package runs for this session, and becomes the default for

@@ -30,6 +30,9 @@ examples:
                                                this finding's heat map, cut at 0.3, auto window
   QT_QPA_PLATFORM=offscreen chexnet-viewer --sample --screenshot view.png
                                                render headless and save the window
+  chexnet-viewer --pacs ORTHANC@pacs.example.org:4242 --accession A123
+                                               retrieve this study from PACS (C-GET) and read
+                                               it (File > Open from PACS… searches)
 
 keys: 1-5 window presets, right-drag window/level, wheel or +/- zoom, Z actual pixels/fit,
 space fit, I invert, H/V flip, R rotate, C heat map on/off, Left/Right image, Up/Down series.
@@ -76,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "VOI LUT), auto (0.5-99.5 percentile), full (the whole range), or a "
                         "preset number 1-5 as the keys choose it (default: the remembered kind; "
                         "with --screenshot file)")
+    p.add_argument("--pacs", metavar="NODE",
+                   help="retrieve the study of --accession from this PACS and open it: "
+                        "AE@host:port (C-FIND, C-GET) or a DICOMweb URL")
+    p.add_argument("--accession", metavar="A", help="the accession number (with --pacs)")
+    p.add_argument("--calling-ae", metavar="AE",
+                   help="our AE title, as the PACS knows it (with --pacs; default CHEXNET)")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     return p
 
@@ -121,8 +130,17 @@ def main(argv: list[str] | None = None) -> int:
     missing = [p for p in paths if not p.exists()]
     if missing:
         return usage_error(f"{missing[0]}: no such file or folder")
-    if args.screenshot is not None and not paths:
-        return usage_error("--screenshot needs a PATH (or --sample)")
+    pacs = None
+    if args.pacs or args.accession:
+        from chexnet.inference.pacs.node import PacsNode
+        if not (args.pacs and args.accession):
+            return usage_error("--pacs and --accession go together")
+        try:
+            pacs = PacsNode.parse(args.pacs, args.calling_ae)
+        except ValueError as err:
+            return usage_error(f"--pacs: {err}")
+    if args.screenshot is not None and not paths and pacs is None:
+        return usage_error("--screenshot needs a PATH (or --sample, or --pacs)")
     model = args.model
     if args.finding:
         checked = checked_model(args.finding, args.model)
@@ -152,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     window.show()
     if paths:
         window.open_paths(paths)
+    elif pacs is not None:
+        window.commands.open_accession(pacs, args.accession)
     if not headless:
         return app.exec()
     return run_screenshot(app, window, args.screenshot)

@@ -16,6 +16,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QMainWindow
 
 from chexnet.app.commands import WindowCommands
+from chexnet.app.feedback_commands import FeedbackCommands, build_feedback_menu
 from chexnet.app.image_view import ImageView
 from chexnet.app.menus import build_menus, fill_recent
 from chexnet.app.model.model_choice import CHOSEN_IN_DIALOG, ModelChoice, make_default
@@ -67,7 +68,9 @@ class MainWindow(QMainWindow):
         self.view = ImageView(self.canvas, self.controls, self.state, self.nav, self.session,
                               self.settings, self.start.window)
         self.commands = WindowCommands(self)
+        self.feedback = FeedbackCommands(self)  # the reader's verdicts (A, D, M, Shift+R, N)
         self.recent_menu = build_menus(self)
+        build_feedback_menu(self, self.feedback)
         self.settings.follow(self.state, self.start)
         self.session.load_model(model, device)
 
@@ -267,6 +270,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event):
         self.settings.sync()
+        self.feedback.state.wait()  # feedback given is written before the window goes
         self.worklist.panel.stop()
         self.session.abandon()
         self.runner.shutdown()

@@ -18,13 +18,18 @@ if TYPE_CHECKING:  # for annotations only: the window imports this module
 
 ZOOM_STEP = 1.25
 SHORTCUTS = [
-    ("Open files", "Ctrl+O"), ("Open folder", "Ctrl+Shift+O"), ("Model…", "Ctrl+M"),
+    ("Open files", "Ctrl+O"), ("Open folder", "Ctrl+Shift+O"),
+    ("Open from PACS", "Ctrl+Shift+P"), ("Model…", "Ctrl+M"),
     ("Screen a folder", "Ctrl+Shift+S"), ("Save view as PNG", "Ctrl+S"),
     ("Copy findings", "Ctrl+Shift+C"),
     ("Window presets", "1-5"), ("Window/level", "right-drag"), ("Zoom", "wheel, + / -"),
     ("Actual pixels / fit", "Z"), ("Fit", "Space"), ("Invert", "I"),
     ("Flip horizontal / vertical", "H / V"), ("Rotate 90°", "R"), ("Heat map on/off", "C"),
     ("Next / previous image", "Right / Left"), ("Next / previous series", "Down / Up"),
+    ("Next / previous finding", "F / Shift+F"),
+    ("Agree / disagree with the selected finding", "A / D"),
+    ("Add a finding the model missed", "M"), ("Mark image reviewed / not", "Shift+R"),
+    ("Note on this image", "N"),
 ]
 
 
@@ -58,8 +63,10 @@ def build_menus(w: MainWindow) -> QMenu:
     file = bar.addMenu("&File")
     add_action(w, file, "Open files…", do.choose_files, "Ctrl+O")
     add_action(w, file, "Open folder…", do.choose_folder, "Ctrl+Shift+O")
+    add_action(w, file, "Open from PACS…", do.open_from_pacs, "Ctrl+Shift+P")
     recent = file.addMenu("Open recent")
     fill_recent(recent, w.settings.recent, w.open_paths)
+    add_action(w, file, "Clear PACS cache", do.clear_pacs_cache)
     file.addSeparator()
     add_action(w, file, "Screen a folder into a worklist…", w.worklist.choose_and_screen,
                "Ctrl+Shift+S")
@@ -71,6 +78,7 @@ def build_menus(w: MainWindow) -> QMenu:
     add_action(w, file, "Save view as PNG…", do.choose_save_view, "Ctrl+S")
     add_action(w, file, "Copy findings as text", do.copy_findings, "Ctrl+Shift+C")
     add_action(w, file, "Export DICOM results…", do.choose_export_dicom)
+    add_action(w, file, "Export feedback…", w.feedback.choose_export)
     file.addSeparator()
     add_action(w, file, "Quit", w.close, "Ctrl+Q")
 

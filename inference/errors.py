@@ -109,3 +109,53 @@ class DeviceUnavailableError(ChexnetError):
 class DicomResultsError(ChexnetError):
     """DICOM results (a structured report, a heat-map secondary capture) cannot be written for
     an image: it was not analysed (there are no results to file), or the output failed."""
+
+
+class PacsError(ChexnetError):
+    """Talking to a PACS failed: what went wrong with which node, and what to do. The text is
+    chexnet's own (never a network library's, which can quote query values: patient data)."""
+
+    default_advice = "check the node's address, AE titles and the network"
+
+    def __init__(self, node: str, problem: str, advice: str | None = None) -> None:
+        self.node = node
+        self.problem = problem
+        self.advice = advice or self.default_advice
+        super().__init__(f"{node}: {problem} ({self.advice})")
+
+
+class PacsConnectionError(PacsError):
+    """Nothing answers at the node's address (connection refused, unknown host, no route)."""
+
+    default_advice = "check the host and port, and that the PACS is running"
+
+
+class PacsRejectedError(PacsError):
+    """The PACS refused the association or the request (unknown calling AE title, ...)."""
+
+    default_advice = ("ask the PACS administrator to declare this viewer's calling AE title, "
+                      "or correct the AE titles")
+
+
+class PacsTimeoutError(PacsError):
+    """The node accepted the connection but did not answer in time."""
+
+    default_advice = "the PACS is busy or this is not a DICOM port; try again or raise the timeout"
+
+
+class PacsTlsError(PacsError):
+    """The TLS handshake failed (certificate not trusted, TLS not offered by the node)."""
+
+    default_advice = ("check that the node speaks TLS on this port and that its certificate "
+                      "is trusted")
+
+
+class StudyNotFoundError(PacsError):
+    """The PACS has no study with this UID (or returned none of its images)."""
+
+    default_advice = "search again: the study may have been moved or deleted"
+
+
+class RetrievalCancelled(ChexnetError):
+    """The user cancelled a retrieval: what arrived whole stays in the cache, the study is not
+    marked complete."""

@@ -1,4 +1,5 @@
-"""What persists between runs: last folder, recent files, overlay look, window preset.
+"""What persists between runs: last folder, recent files, overlay look, window preset, the
+configured PACS nodes (File > Open from PACS…).
 
 QSettings (native store per platform: an INI file under ~/.config/chexnet on Linux). Tests
 point it at a temporary folder with ``QSettings.setPath``. The model is not among them: it
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QSettings
 
+from chexnet.app.model.pacs import SavedNode, nodes_from_json, nodes_to_json
 from chexnet.app.model.view_state import COLOUR_MAPS, ViewState
 
 MAX_RECENT = 10
@@ -114,6 +116,23 @@ class ViewerSettings:
     @window_preset.setter
     def window_preset(self, value: str) -> None:
         self.store.setValue("display/window_preset", value)
+
+    @property
+    def reader_id(self) -> str:
+        """Who gives feedback (recorded with each event); "" until the reader is asked."""
+        return self._get("feedback/reader_id", "", str).strip()
+
+    @reader_id.setter
+    def reader_id(self, value: str) -> None:
+        self.store.setValue("feedback/reader_id", value.strip())
+
+    @property
+    def pacs_nodes(self) -> list[SavedNode]:
+        return nodes_from_json(self.store.value("pacs/nodes", "[]"))
+
+    @pacs_nodes.setter
+    def pacs_nodes(self, nodes: list[SavedNode]) -> None:
+        self.store.setValue("pacs/nodes", nodes_to_json(nodes))
 
     def follow(self, state: ViewState, start: StartOptions | None = None) -> None:
         """Start ``state`` with the remembered overlay look (``start``'s values, where given,

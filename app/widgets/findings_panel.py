@@ -6,7 +6,11 @@ points marked), an "abnormal" summary, and intended-use reasons and warnings in 
 Selecting a row picks the finding whose heat map is shown. The name column is as wide as the
 model's longest label, marked and bold (all of them, not only the rows in view), and the panel
 asks for that room; a name too long for it (the table asks for :data:`MAX_TABLE_WIDTH` at most)
-is elided, its tooltip whole. The bars take what is left.
+is elided, its tooltip whole. The bars take what is left; they are painted by
+:class:`~chexnet.app.widgets.probability_bar.ProbabilityBarDelegate`, so a selected row's bar
+keeps its colour. The last column and the line under the table show what the reader said
+(:mod:`chexnet.app.model.feedback_labels`): agree ✓, disagree ✗, missed +, and whether the
+image is marked reviewed.
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
     QLabel,
-    QProgressBar,
     QStyle,
     QTableWidget,
     QTableWidgetItem,
@@ -28,11 +31,20 @@ from PySide6.QtWidgets import (
 )
 
 from chexnet.app.model.model_choice import how_chosen
+from chexnet.app.widgets.probability_bar import (
+    COLOUR_ROLE,
+    PROBABILITY_ROLE,
+    ProbabilityBarDelegate,
+)
 from chexnet.inference.package.card import CHESTXRAY14_LABELS, DEMO_NOTICE, ModelCard
 from chexnet.inference.scoring.prediction import ModelId, Prediction
 
 ABOVE_COLOUR = QColor(200, 40, 40)
-BAR_STYLE = "QProgressBar::chunk {{ background-color: {}; }}"
+BAR_COLOURS = {True: QColor("#c82828"), False: QColor("#5a8fd0")}  # above / below
+#: What the reader said, as the last column shows it (and its tooltip).
+VERDICT_MARKS = {"agree": ("✓", "you agree"), "disagree": ("✗", "you disagree"),
+                 "missed": ("+", "you added it: the model missed it")}
+READER_COLUMN = 3
 MIN_BAR_WIDTH = 60
 #: The table asks for at most this width (pixels) to show long label names whole.
 MAX_TABLE_WIDTH = 460
@@ -56,8 +68,9 @@ class FindingsPanel(QWidget):
         self.summary = QLabel("Open a study (File > Open, or drop files here).")
         self.summary.setWordWrap(True)
         self.summary.setObjectName("summary")
-        self.table = QTableWidget(0, 3)
-        self.table.setHorizontalHeaderLabels(["Finding", "Probability", ""])
+        self.table = QTableWidget(0, 4)
+        self.table.setHorizontalHeaderLabels(["Finding", "Probability", "", "Reader"])
+        self.table.setItemDelegateForColumn(2, ProbabilityBarDelegate(self.table))
         self.table.verticalHeader().setVisible(False)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -69,13 +82,17 @@ class FindingsPanel(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Fixed)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(READER_COLUMN, QHeaderView.ResizeMode.ResizeToContents)
+        self.feedback = QLabel("")
+        self.feedback.setWordWrap(True)
+        self.feedback.setObjectName("feedback")
         self._name_width = self.name_width(CHESTXRAY14_LABELS)
         self.table.viewport().installEventFilter(self)
         header.sectionResized.connect(self._probability_resized)
         self.table.itemSelectionChanged.connect(self._selection_changed)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        for w in (self.demo_banner, self.model_label, self.summary, self.table):
+        for w in (self.demo_banner, self.model_label, self.summary, self.table, self.feedback):
             layout.addWidget(w)
         self._labels: list[str] = []
         self._updating = False
@@ -138,17 +155,12 @@ class FindingsPanel(QWidget):
                 for item in (name, prob):
                     item.setFont(bold)
                     item.setForeground(QBrush(ABOVE_COLOUR))
-            bar = QProgressBar()
-            bar.setRange(0, 1000)
-            bar.setValue(round(f.probability * 1000))
-            bar.setTextVisible(False)
-            bar.setMaximumHeight(14)
+            bar = QTableWidgetItem()
+            bar.setData(PROBABILITY_ROLE, f.probability)
+            bar.setData(COLOUR_ROLE, BAR_COLOURS[f.above_threshold])
             bar.setToolTip(tip)
-            colour = "#c82828" if f.above_threshold else "#5a8fd0"
-            bar.setStyleSheet(BAR_STYLE.format(colour))
-            self.table.setItem(row, 0, name)
-            self.table.setItem(row, 1, prob)
-            self.table.setCellWidget(row, 2, bar)
+            for col, item in enumerate((name, prob, bar, QTableWidgetItem(""))):
+                self.table.setItem(row, col, item)
             self._labels.append(f.label)
         self._updating = False
         self.select(selected if selected in self._labels else None)
@@ -166,6 +178,29 @@ class FindingsPanel(QWidget):
     def labels_in_order(self) -> list[str]:
         return list(self._labels)
 
+    def step_selection(self, delta: int) -> None:
+        """Select the next (``delta`` 1) or previous (-1) finding, as a click would."""
+        if self._labels:
+            row = min(len(self._labels) - 1, max(0, self.table.currentRow() + delta))
+            self.table.selectRow(row)
+
+    def set_feedback(self, verdicts: dict[str, str], reviewed: bool, note: str = "") -> None:
+        """What the reader said about the shown image: a mark per finding, and a line."""
+        for row, label in enumerate(self._labels):
+            mark, tip = VERDICT_MARKS.get(verdicts.get(label, ""), ("", ""))
+            item = self.table.item(row, READER_COLUMN)
+            if item is not None:
+                item.setText(mark)
+                item.setToolTip(tip)
+                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+        missed = [lb for lb, v in verdicts.items() if v == "missed" and lb not in self._labels]
+        parts = ["<b>Reviewed</b>" if reviewed else "Not reviewed (Shift+R when read)"]
+        if missed:
+            parts.append(f"you added: {escape(', '.join(missed))}")
+        if note:
+            parts.append(f"note: {escape(note)}")
+        self.feedback.setText(" · ".join(parts) if self._labels else "")
+
     def name_width(self, labels: tuple[str, ...] | list[str]) -> int:
         """Pixels the name column needs to show each label whole, marked and bold."""
         bold = QFont(self.table.font())
@@ -180,19 +215,23 @@ class FindingsPanel(QWidget):
         self._name_width = self.name_width(labels)
         probability = QFontMetrics(self.table.font()).horizontalAdvance("Probability") + 16
         frame = 2 * self.table.frameWidth() + self.table.verticalScrollBar().sizeHint().width()
-        wanted = self._name_width + probability + MIN_BAR_WIDTH + frame
+        wanted = self._name_width + probability + MIN_BAR_WIDTH + self._reader_width() + frame
         self.table.setMinimumWidth(min(wanted, MAX_TABLE_WIDTH))
         self._layout_columns()
 
     def _probability_resized(self, section: int, _old: int, _new: int) -> None:
-        if section == 1:
+        if section in (1, READER_COLUMN):
             self._layout_columns()
 
     def _layout_columns(self) -> None:
         """The name column: the labels' width, less only what the bars need at least."""
         header = self.table.horizontalHeader()
-        room = self.table.viewport().width() - header.sectionSize(1) - MIN_BAR_WIDTH
+        room = (self.table.viewport().width() - header.sectionSize(1) - MIN_BAR_WIDTH
+                - header.sectionSize(READER_COLUMN))
         header.resizeSection(0, max(40, min(self._name_width, room)))
+
+    def _reader_width(self) -> int:
+        return QFontMetrics(self.table.font()).horizontalAdvance("Reader") + 16
 
     def eventFilter(self, watched, event) -> bool:
         if watched is self.table.viewport() and event.type() == QEvent.Type.Resize:

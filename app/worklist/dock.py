@@ -59,7 +59,7 @@ class WorklistDock(QDockWidget):
 
     def choose_and_open(self) -> None:
         folder = QFileDialog.getExistingDirectory(self.window_, "Open a screening folder "
-                                                  "(holding results.jsonl)")
+                                                  "(results.jsonl) or a chexnet listen folder")
         if folder:
             self.open_worklist(Path(folder))
 

@@ -5,7 +5,8 @@ The screening itself is :func:`chexnet.inference.screen.pipeline.screen` (the sa
 streaming job of :mod:`chexnet.app.workers`; its ``on_row``/``on_progress`` callbacks become
 signals. The table fills as rows arrive; when the run ends (or is cancelled) it is reloaded in
 the final worklist order. A cancelled or interrupted run resumes from its journal: press Screen
-again on the same folders.
+again on the same folders. A Reviewed column and filter show which images the reader has
+marked reviewed (Shift+R; the viewer's feedback).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from chexnet.inference.screen.results import STATUSES, ScreenRow
 
 ALL_STATUSES = "all statuses"
 ANY_FINDING = "any finding"
+#: The reviewed filter's choices and what each keeps (None: every row).
+REVIEWED_CHOICES = {"reviewed or not": None, "not reviewed": False, "reviewed": True}
 
 
 def run_screening(stream: Stream, inputs: list[Path], out_dir: Path,
@@ -69,6 +72,9 @@ class WorklistPanel(QWidget):
         self.status.addItems([ALL_STATUSES, *STATUSES])
         self.finding = QComboBox()
         self.finding.addItem(ANY_FINDING)
+        self.reviewed = QComboBox()
+        self.reviewed.addItems(list(REVIEWED_CHOICES))
+        self.reviewed.currentIndexChanged.connect(self._reviewed_changed)
         self.search = QLineEdit()
         self.search.setPlaceholderText("Filter file or reason")
         for w in (self.status, self.finding):
@@ -85,7 +91,7 @@ class WorklistPanel(QWidget):
         top.addWidget(self.rate)
         top.addWidget(self.cancel_button)
         filters = QHBoxLayout()
-        for w in (self.status, self.finding, self.search):
+        for w in (self.status, self.finding, self.reviewed, self.search):
             filters.addWidget(w)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
@@ -180,6 +186,14 @@ class WorklistPanel(QWidget):
         self.proxy.set_filters(None if status == ALL_STATUSES else status,
                                None if finding == ANY_FINDING else finding,
                                self.search.text())
+
+    def _reviewed_changed(self) -> None:
+        self.proxy.set_reviewed_filter(REVIEWED_CHOICES[self.reviewed.currentText()])
+
+    def set_reviewed(self, keys: frozenset[str]) -> None:
+        """The image keys the reader has marked reviewed (the feedback state's)."""
+        self.model.set_reviewed(keys)
+        self.proxy.invalidate()
 
     def _double_clicked(self, index) -> None:
         source = self.proxy.mapToSource(index)

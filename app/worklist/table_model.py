@@ -2,7 +2,8 @@
 
 Cells and sort keys are small pure functions of a :class:`ScreenRow`, so sorting by a column
 sorts by its value (priority order for Rank and Priority, the score for Abnormal), not by the
-text shown.
+text shown. The Reviewed column and filter come from the reader's feedback (the image keys
+marked reviewed, :mod:`chexnet.app.model.feedback`), matched by SOP Instance UID, else path.
 """
 
 from __future__ import annotations
@@ -11,10 +12,14 @@ from pathlib import Path
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QSortFilterProxyModel, Qt
 
+from chexnet.app.model.feedback_log import image_key
 from chexnet.inference.screen.results import ScreenRow
 
-COLUMNS = ("Rank", "File", "Status", "Priority", "Abnormal", "Above operating point", "Reason")
+COLUMNS = ("Rank", "File", "Status", "Priority", "Abnormal", "Above operating point",
+           "Reviewed", "Reason")
 FILE_COLUMN = 1
+REVIEWED_COLUMN = 6
+REVIEWED_MARK = "✓"
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
@@ -32,7 +37,14 @@ def cell_text(row: ScreenRow, col: int) -> str:
         return "" if row.abnormal_score is None else f"{row.abnormal_score:.3f}"
     if col == 5:
         return ", ".join(row.findings_above_threshold)
+    if col == REVIEWED_COLUMN:
+        return ""  # not a field of the row: WorklistModel knows it
     return row.reason
+
+
+def row_key(row: ScreenRow) -> str:
+    """The row's image as the feedback log names it."""
+    return image_key(row.path, row.uids.sop_instance)
 
 
 def sort_value(row: ScreenRow, col: int):
@@ -50,6 +62,7 @@ class WorklistModel(QAbstractTableModel):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.rows: list[ScreenRow] = []
+        self.reviewed: frozenset[str] = frozenset()  # image keys the reader marked reviewed
 
     def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008 (Qt's signature)
         return 0 if parent.isValid() else len(self.rows)
@@ -65,6 +78,8 @@ class WorklistModel(QAbstractTableModel):
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         row = self.rows[index.row()]
         col = index.column()
+        if col == REVIEWED_COLUMN and role in (Qt.ItemDataRole.DisplayRole, SORT_ROLE):
+            return REVIEWED_MARK if self.is_reviewed(row) else ""
         if role == Qt.ItemDataRole.DisplayRole:
             return cell_text(row, col)
         if role == SORT_ROLE:
@@ -83,23 +98,41 @@ class WorklistModel(QAbstractTableModel):
         self.rows = list(rows)
         self.endResetModel()
 
+    def is_reviewed(self, row: ScreenRow) -> bool:
+        return row_key(row) in self.reviewed
+
+    def set_reviewed(self, keys: frozenset[str]) -> None:
+        self.reviewed = frozenset(keys)
+        if self.rows:
+            self.dataChanged.emit(self.index(0, REVIEWED_COLUMN),
+                                  self.index(len(self.rows) - 1, REVIEWED_COLUMN))
+
 
 class WorklistFilter(QSortFilterProxyModel):
-    """Status and finding filters plus free text over file name and reason."""
+    """Status, finding and reviewed filters plus free text over file name and reason."""
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.status: str | None = None
         self.finding: str | None = None
         self.text = ""
+        self.reviewed: bool | None = None  # None: either
         self.setSortRole(SORT_ROLE)
 
     def set_filters(self, status: str | None, finding: str | None, text: str) -> None:
         self.status, self.finding, self.text = status, finding, text.strip().lower()
         self.invalidate()
 
+    def set_reviewed_filter(self, reviewed: bool | None) -> None:
+        """Only the rows the reader marked reviewed (True), only the others (False), or all."""
+        self.reviewed = reviewed
+        self.invalidate()
+
     def filterAcceptsRow(self, source_row: int, _parent) -> bool:
-        row = self.sourceModel().rows[source_row]
+        model = self.sourceModel()
+        row = model.rows[source_row]
+        if self.reviewed is not None and model.is_reviewed(row) != self.reviewed:
+            return False
         if self.status and row.status != self.status:
             return False
         if self.finding and self.finding not in row.findings_above_threshold:

@@ -1,7 +1,8 @@
 """The ``chexnet`` command line.
 
 Exit codes: 0 everything read (images outside the intended use are reported, not failures);
-1 some inputs could not be read; 2 usage or configuration error (bad option, missing model).
+1 some inputs could not be read (or a PACS could not be reached, or refused); 2 usage or
+configuration error (bad option, missing model).
 """
 
 from __future__ import annotations
@@ -15,9 +16,15 @@ from importlib.metadata import entry_points
 from chexnet.inference.cli.common import EXIT_INPUT_FAILED, EXIT_USAGE, UsageError
 from chexnet.inference.cli.listen import register as add_listen_command
 from chexnet.inference.cli.models import register as add_models_command
+from chexnet.inference.cli.pacs import register as add_pacs_command
 from chexnet.inference.cli.predict import register as add_predict_command
 from chexnet.inference.cli.screen import register as add_screen_command
-from chexnet.inference.errors import ChexnetInputError, DeviceUnavailableError, ModelPackageError
+from chexnet.inference.errors import (
+    ChexnetInputError,
+    DeviceUnavailableError,
+    ModelPackageError,
+    PacsError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_predict_command(sub)
     add_screen_command(sub)
     add_listen_command(sub)
+    add_pacs_command(sub)
     add_models_command(sub)
     _add_plugin_commands(sub)
     return parser
@@ -68,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ModelPackageError, DeviceUnavailableError) as err:
         print(f"chexnet {args.command}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    except ChexnetInputError as err:
+    except (ChexnetInputError, PacsError) as err:
         print(f"chexnet {args.command}: error: {err}", file=sys.stderr)
         return EXIT_INPUT_FAILED
     except KeyboardInterrupt:

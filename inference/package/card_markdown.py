@@ -67,7 +67,37 @@ def card_markdown(card: ModelCard, sha256: str, file_name: str) -> str:
                       f"({_fmt(ci[0])}–{_fmt(ci[1])}) on {test.get('n_images')} images of "
                       f"{test.get('n_patients')} patients; {_esc(test.get('ci_method', ''))}."]
     lines.append("")
-    return "\n".join(lines + _ood_lines(card))
+    return "\n".join(lines + _site_lines(card) + _ood_lines(card))
+
+
+def _site_lines(card: ModelCard) -> list[str]:
+    """The operating points a site chose with ``chexnet tune``: rule, sample, and per class
+    what they measured there (patient-level bootstrap 95% CIs)."""
+    site = card.extra.get("site_tuning")
+    if not site:
+        return []
+    sample = site.get("sample", {})
+    source = site.get("source", {})
+    lines = ["## Site tuning", "",
+             f"- {_esc(site.get('date'))}: rule `{_esc(site.get('rule'))}` on "
+             f"{sample.get('n_images')} local images of {sample.get('n_patients')} patients "
+             f"(labels `{_esc(sample.get('labels_file'))}`, sha256 "
+             f"`{_esc(sample.get('labels_sha256'))}`)",
+             f"- From {_esc(source.get('name'))} {_esc(source.get('version'))} (sha256 "
+             f"`{_esc(source.get('sha256'))}`); {_esc(site.get('confidence_intervals'))}", "",
+             "| Finding | threshold | sensitivity (95% CI) | specificity (95% CI) | positives |",
+             "|---|---|---|---|---|"]
+    for label, e in (site.get("classes") or {}).items():
+        if e.get("kept"):
+            lines.append(f"| {_esc(label)} | – | {_esc(e['kept'])} | | {e.get('n_positive')} |")
+            continue
+        sens = e.get("sensitivity_ci") or [None, None]
+        spec = e.get("specificity_ci") or [None, None]
+        lines.append(f"| {_esc(label)} | {_fmt(e.get('threshold'))} | "
+                     f"{_fmt(e.get('sensitivity'))} ({_fmt(sens[0])}–{_fmt(sens[1])}) | "
+                     f"{_fmt(e.get('specificity'))} ({_fmt(spec[0])}–{_fmt(spec[1])}) | "
+                     f"{e.get('n_positive')} |")
+    return [*lines, ""]
 
 
 def _ood_lines(card: ModelCard) -> list[str]:

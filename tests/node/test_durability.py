@@ -51,6 +51,11 @@ def test_200_instances_over_4_associations(tmp_path, tiny_model, studies):
         statuses = store_concurrently(node.port, studies, resend=True)
         assert Counter(statuses.values()) == {0x0000: 200}
         rows = wait_for_rows(node.out, 200, proc=node)
+        # every row is journaled before its study's screening returns: wait for the 4 returns
+        # too, or a stop under load cancels the last one (seen in CI on a busy machine)
+        wait_until(lambda: sum(" screened: " in line and "stopped" not in line
+                               for line in node.text().splitlines()) >= 4, timeout=120,
+                   what="4 studies screened")
     finally:
         assert node.stop() == 0, node.text()
     sops = [r["sop_instance_uid"] for r in rows]

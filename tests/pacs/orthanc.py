@@ -1,10 +1,14 @@
 """A real Orthanc PACS for tests: its own config (free loopback ports, temporary storage, chexnet
 declared as a modality), started as a subprocess, stopped by its PID. Skipped when Orthanc is
-not installed (CI installs the Debian package)."""
+not installed (CI installs the Debian package). ``dicomweb=True`` loads Orthanc's DICOMweb plugin
+(served at ``url + "/dicom-web"``; skipped when the plugin is absent); ``options`` override or
+add Orthanc options (e.g. to make it refuse unknown callers); ``env`` adds environment
+variables (``TCP_NODELAY=1``: DCMTK then disables Nagle's algorithm)."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -16,10 +20,13 @@ import pytest
 from tests.node.helpers import free_port
 
 ORTHANC_AET = "ORTHANC"
+DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
 
 
 class Orthanc:
-    def __init__(self, root: Path, chexnet_port: int, chexnet_aet: str = "CHEXNET") -> None:
+    def __init__(self, root: Path, chexnet_port: int, chexnet_aet: str = "CHEXNET", *,
+                 dicomweb: bool = False, options: dict | None = None,
+                 env: dict | None = None) -> None:
         binary = shutil.which("Orthanc") or shutil.which("Orthanc", path="/usr/sbin")
         if binary is None:
             pytest.skip("Orthanc is not installed (apt-get install orthanc)")
@@ -34,10 +41,18 @@ class Orthanc:
             "Plugins": [], "HttpsVerifyPeers": False, "DicomScuTimeout": 30,
             "StableAge": 1, "LogExportedResources": False,
         }
+        if dicomweb:
+            if not DICOMWEB_PLUGIN.is_file():
+                pytest.skip(f"Orthanc's DICOMweb plugin is not installed ({DICOMWEB_PLUGIN}; "
+                            "apt-get install orthanc-dicomweb)")
+            config["Plugins"] = [str(DICOMWEB_PLUGIN)]
+            config["DicomWeb"] = {"Enable": True, "Root": "/dicom-web/"}
+        config.update(options or {})
         (root / "orthanc.json").write_text(json.dumps(config, indent=1))
         self.log = open(root / "orthanc.log", "wb")  # noqa: SIM115  (closed in stop())
         self.proc = subprocess.Popen([binary, str(root / "orthanc.json")], stdout=self.log,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT,
+                                     env={**os.environ, **(env or {})})
         self._wait_ready()
 
     @property

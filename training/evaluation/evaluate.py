@@ -23,6 +23,7 @@ from chexnet.training.evaluation import confusion
 from chexnet.training.evaluation import inputs as eval_io
 from chexnet.training.evaluation import outputs as report
 from chexnet.training.evaluation import tta_comparison as eval_tta
+from chexnet.training.evaluation.calibration_report import calibration_section
 from chexnet.training.evaluation.eval_set import EvalSet, align, restrict_to_list
 from chexnet.training.evaluation.inputs import EvalInputError
 from chexnet.training.evaluation.localisation import pointing_game
@@ -105,6 +106,8 @@ def evaluate(opts: EvalOptions) -> EvalResult:
         confusion.plot_confusion(opts.out / "confusion.png", result["confusion"])
         result["confusion"]["figure"] = "confusion.png"
     result["thresholds_source"] = source
+    if task == "multi-label":
+        result["calibration"] = calibration_section(data.y, data.probs, data.labels)
     if scored is not None:
         result["tta"] = _tta_section(opts, scored, data, truth)
     result["inputs"] = {"labels": str(opts.labels), "predictions": _str(opts.predictions),

@@ -179,7 +179,7 @@ def weighted_f1(y: np.ndarray, predicted: np.ndarray, weights: np.ndarray) -> np
     return f1_from_counts(weights @ (y * p), weights @ ((1 - y) * p), weights @ (y * (1 - p)))
 
 
-def _candidate_points(y: np.ndarray, s: np.ndarray):
+def candidate_points(y: np.ndarray, s: np.ndarray):
     """Distinct scores high to low, with TP and FP counts when predicting ``s >= t``."""
     order = np.argsort(-s, kind="stable")
     s_sorted, y_sorted = s[order], y[order]
@@ -225,7 +225,7 @@ def choose_thresholds(y_true: np.ndarray, probs: np.ndarray, rule: str = "max_f1
         if why is not None:
             fallback.append(f"{names[c]} ({why})")
             continue
-        thr, tp, fp = _candidate_points(yc, sc)
+        thr, tp, fp = candidate_points(yc, sc)
         score = (f1_from_counts(tp, fp, n_pos - tp) if rule == "max_f1"
                  else tp / n_pos - fp / n_neg)
         best = np.nanmax(score)  # ties (up to rounding) go to the highest threshold

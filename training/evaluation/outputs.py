@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from chexnet.training.data.labels import finding_columns
-from chexnet.training.evaluation import confusion, metrics, published
+from chexnet.training.evaluation import calibration_report, confusion, metrics, published
 from chexnet.training.evaluation import roc_plots as report_plots
 from chexnet.training.evaluation import tta_comparison as eval_tta
 from chexnet.training.evaluation.markdown import chosen_by_text, md_escape, plural
@@ -80,6 +80,10 @@ def write_outputs(out: Path, data, result: dict, readers=None) -> list[Path]:
         comparison.summary["figures"] = {k: _rel(p, out) for k, p in reader_figs.items()}
         files += [write_json(out / "readers.json", comparison.summary), *reader_figs.values()]
     text = "\n".join(report_lines(result, readers[0].summary if readers else None)) + "\n"
+    if "calibration" in result:
+        files.append(calibration_report.plot_reliability(out / calibration_report.FIGURE,
+                                                         result["calibration"]))
+        text += "\n" + "\n".join(calibration_report.report_lines(result["calibration"]))
     if "tta" in result:
         text += "\n" + "\n".join(eval_tta.report_lines(result["tta"]))
     (out / "report.md").write_text(text, encoding="utf-8")

@@ -8,6 +8,9 @@ import numpy as np
 from chexnet.inference.package.card import DEFAULT_THRESHOLD, ModelCard
 from chexnet.inference.package.lookup import resolve_model
 from chexnet.training.evaluation.radiologist_reads import canonical_label
+from chexnet.training.evaluation.rules import RULE_HELP, parse_rule
+
+__all__ = ["RULE_HELP", "parse_rule", "resolve_thresholds", "rule_threshold"]
 
 
 def resolve_thresholds(labels: tuple[str, ...], card: ModelCard | None = None,
@@ -42,3 +45,33 @@ def resolve_thresholds(labels: tuple[str, ...], card: ModelCard | None = None,
     if missing:
         source += f"; {DEFAULT_THRESHOLD} for labels the card lacks: {', '.join(missing)}"
     return values, source, rules
+
+
+# --- site tuning rules (``chexnet tune --rule``) ------------------------------------------------
+
+def rule_threshold(y: np.ndarray, scores: np.ndarray, rule: str) -> float | None:
+    """One class's threshold under a canonical ``rule`` (a call is ``score >= threshold``), or
+    None when the rule is undefined for this truth (no positives; no negatives where the rule
+    needs them).
+
+    ``sensitivity=T``: the highest threshold whose sensitivity is at least T (the fewest false
+    positives that still find T of the positives). ``specificity=T``: the lowest threshold whose
+    specificity is at least T (the most positives found while clearing T of the negatives;
+    above the highest score when even that is not specific enough). ``max-f1`` and ``youden``:
+    :func:`~.metrics.choose_thresholds`."""
+    from chexnet.training.evaluation.metrics import candidate_points, choose_thresholds
+
+    y = np.asarray(y).astype(bool)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    kind, _, value = rule.partition("=")
+    if n_pos == 0 or (n_neg == 0 and kind in ("youden", "specificity")):
+        return None
+    if kind in ("max-f1", "youden"):
+        name = "max_f1" if kind == "max-f1" else "youden"
+        return float(choose_thresholds(y[:, None], np.asarray(scores)[:, None], name)[0])
+    thr, tp, fp = candidate_points(y, np.asarray(scores, dtype=np.float64))
+    target = float(value)
+    if kind == "sensitivity":
+        return float(thr[int(np.flatnonzero(tp / n_pos >= target - 1e-12)[0])])
+    ok = np.flatnonzero(1.0 - fp / n_neg >= target - 1e-12)
+    return float(thr[ok[-1]]) if len(ok) else float(np.nextafter(thr[0], np.inf))
