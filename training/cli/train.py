@@ -22,6 +22,7 @@ data layouts:
 
 examples:
   chexnet-train /data/ChestX-ray14 --init imagenet:densenet121-a639ec97.pth --out runs/chexnet
+  chexnet-train feedback.csv --init run:runs/chexnet --epochs 3 --lr 1e-4 --out runs/site
   chexnet-train /data/ChestX-ray14 --labels Pneumonia --balance pos_weight
   chexnet-train my_labels.csv --labels abnormal --arch resnet101 --epochs 20
   chexnet-train my_labels.csv --task single-label --arch vgg16_bn --min-per-class 380 \\
@@ -70,8 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", choices=ARCHS, default=d.arch,
                    help=f"backbone (default {d.arch}); for VGG-16 take vgg16_bn: plain vgg16 "
                         "(no batch norm) does not learn from scratch")
-    p.add_argument("--init", metavar="imagenet:PATH",
-                   help="start from a local torchvision ImageNet weights file (never downloaded)")
+    p.add_argument("--init", metavar="imagenet:PATH|run:RUN_DIR",
+                   help="start from a local torchvision ImageNet weights file (never "
+                        "downloaded), or fine-tune another run's best.pt (its head is kept "
+                        "when the labels are the same)")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--batch-size", type=int, default=d.batch_size)

@@ -31,7 +31,7 @@ class TrainConfig:
     batch_size: int = 16
     workers: int = DEFAULT_WORKERS
     balance: str = "none"
-    init: str | None = None  # "imagenet:PATH"
+    init: str | None = None  # "imagenet:PATH" or "run:RUN_DIR" (fine-tune a run's best.pt)
     size: int = 224
     resize: int = 224
     seed: int = 0
@@ -73,5 +73,5 @@ def check_config(config: TrainConfig) -> None:
                          f"{config.normal_fraction}")
     if config.threads is not None and config.threads < 1:
         raise ValueError(f"--threads must be at least 1, not {config.threads}")
-    if config.init and not config.init.startswith("imagenet:"):
-        raise ValueError(f"--init {config.init}: expected imagenet:PATH")
+    if config.init and not config.init.startswith(("imagenet:", "run:")):
+        raise ValueError(f"--init {config.init}: expected imagenet:PATH or run:RUN_DIR")

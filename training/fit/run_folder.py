@@ -132,3 +132,32 @@ def load_checkpoint(path: Path) -> dict:
         raise ValueError(f"{path}: not a chexnet-train checkpoint (no 'model'/'arch'); import "
                          "other weights with `chexnet import`")
     return state
+
+
+def init_from_run(model: torch.nn.Module, run_dir: Path, arch: str,
+                  labels: tuple[str, ...]) -> str:
+    """Start ``model`` from another run's ``best.pt`` (``--init run:RUN_DIR``): fine-tuning on
+    new labels, e.g. a site's reader feedback. The backbone must be the run's; the head is kept
+    when the labels are the run's, in the same order, else it starts new (said in the
+    returned text). Raises :class:`ValueError` naming what does not fit."""
+    path = Path(run_dir) / "best.pt"
+    if not path.is_file():
+        raise ValueError(f"--init run:{run_dir}: no best.pt there (a chexnet-train run folder "
+                         "holds one once an epoch finished)")
+    state = load_checkpoint(path)
+    if state["arch"] != arch:
+        raise ValueError(f"--init run:{run_dir}: that run trained {state['arch']}, this one "
+                         f"{arch} (pass --arch {state['arch']})")
+    weights = state["model"]
+    same_head = tuple(state.get("labels") or ()) == tuple(labels)
+    if not same_head:
+        head = {k for k, v in model.state_dict().items() if k not in weights
+                or weights[k].shape != v.shape}
+        weights = {k: v for k, v in weights.items() if k not in head
+                   and not k.startswith("classifier.")}
+    missing, unexpected = model.load_state_dict(weights, strict=same_head)
+    if unexpected or any(not k.startswith("classifier.") for k in missing):
+        raise ValueError(f"--init run:{run_dir}: its weights do not fit this model "
+                         f"({len(missing)} missing, {len(unexpected)} unexpected keys)")
+    return ("the run's weights and head" if same_head else
+            "the run's backbone; a new head (its labels differ from this data's)")

@@ -48,7 +48,12 @@ def start_training(config: TrainConfig, data: Path, out: Path | None = None, *,
         raise ValueError("under torchrun, give --out (every process must use the same folder)")
     check_config(config)
     if config.init:  # fail before any data work, with the message on where to put it
-        check_init_file(config.arch, Path(config.init.split(":", 1)[1]))
+        kind, _, where = config.init.partition(":")
+        if kind == "imagenet":
+            check_init_file(config.arch, Path(where))
+        elif not (Path(where) / "best.pt").is_file():
+            raise ValueError(f"--init run:{where}: no best.pt there (a chexnet-train run "
+                             "folder holds one once an epoch finished)")
     out = out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{config.arch}"
     created = rank == 0 and not out.exists()
     if rank == 0:

@@ -42,7 +42,7 @@ from chexnet.training.fit.loaders import (
     make_val_loader,
     seed_epoch,
 )
-from chexnet.training.fit.run_folder import RunFolder
+from chexnet.training.fit.run_folder import RunFolder, init_from_run
 from chexnet.training.fit.validation import evaluate_loss, validation_aurocs
 
 log = logging.getLogger(__name__)
@@ -122,8 +122,13 @@ def _train(config: TrainConfig, splits: Splits, cache: ImageCache, run: RunFolde
     train_rows = np.intersect1d(splits.train, usable)
     val_rows = np.intersect1d(splits.val, usable)
     n_classes = len(table.labels)
-    init = Path(config.init.split(":", 1)[1]) if config.init else None
-    model = build_model(config.arch, n_classes, init, task=config.task).to(device)
+    kind, _, where = (config.init or "").partition(":")
+    model = build_model(config.arch, n_classes, Path(where) if kind == "imagenet" else None,
+                        task=config.task)
+    if kind == "run":  # fine-tuning another run (e.g. on a site's reader feedback)
+        started = init_from_run(model, Path(where), config.arch, tuple(table.labels))
+        log.info("started from %s of %s", started, where)
+    model = model.to(device)
     cuda = device.type == "cuda"
     if cuda:
         model = model.to(memory_format=torch.channels_last)

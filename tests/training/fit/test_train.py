@@ -128,3 +128,42 @@ def test_export_refuses_a_checkpoint_of_another_architecture(nih_sample, tmp_pat
     assert "do not fit a resnet101" in err
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_fine_tuning_starts_from_another_runs_best_weights(nih_sample, tmp_path, capsys,
+                                                          caplog):
+    """``--init run:RUN_DIR`` (e.g. a site's reader feedback): the run's weights and head when
+    the labels are the same, its backbone and a new head when they differ; refused by name
+    for another backbone or a folder without best.pt."""
+    from chexnet.training.fit.cam_model import build_model
+    from chexnet.training.fit.run_folder import init_from_run
+
+    base = tmp_path / "base"
+    common = ["--size", "64", "--epochs", "1", "--workers", "0", "--cache-dir",
+              str(tmp_path / "cache"), "--max-steps-per-epoch", "2"]
+    assert _train([str(nih_sample), "--out", str(base), *common], capsys)[0] == 0
+    best = load_checkpoint(base / "best.pt")
+    labels = tuple(best["labels"])
+
+    same = build_model("densenet121", len(labels))
+    assert "head" in init_from_run(same, base, "densenet121", labels)
+    for key, value in same.state_dict().items():
+        assert torch.equal(value, best["model"][key]), key
+    other = build_model("densenet121", 2)
+    said = init_from_run(other, base, "densenet121", ("Effusion", "Mass"))
+    assert "new head" in said
+    body = {k: v for k, v in other.state_dict().items() if not k.startswith("classifier.")}
+    assert body
+    assert all(torch.equal(v, best["model"][k]) for k, v in body.items())
+    with pytest.raises(ValueError, match="pass --arch densenet121"):
+        init_from_run(same, base, "resnet101", labels)
+
+    caplog.set_level("INFO")
+    code, _, err = _train([str(nih_sample), "--out", str(tmp_path / "tuned"), "--init",
+                           f"run:{base}", "--lr", "1e-4", *common], capsys)
+    assert code == 0, err
+    assert "started from the run's weights and head" in caplog.text
+    code, _, err = _train([str(nih_sample), "--out", str(tmp_path / "x"), "--init",
+                           f"run:{tmp_path / 'nowhere'}", *common], capsys)
+    assert code != 0
+    assert "no best.pt there" in err
