@@ -47,10 +47,11 @@ default; the summary and report.md say which and how it was chosen.
 
 --labels reads an NIH Data_Entry CSV, a generic CSV (image path, optional patient_id, one 0/1
 column per label) or a YES/NO expert-label file (Image ID, Patient ID, one column per finding);
-without it, the Data_Entry_2017*.csv in --data. Label names match in any case and with spaces
-or underscores ("Pleural Thickening" = "Pleural_Thickening"); no name is renamed to another.
-Images or labels present on one side only are left out and counted in the report. Normal / No
-Finding is the absence of findings: never ranked, never in the abnormal score.
+without it, the Data_Entry_2017*.csv (else a labels.csv) in --data. Label names match in any
+case and with spaces or underscores ("Pleural Thickening" = "Pleural_Thickening"); no name is
+renamed to another. Images or labels present on one side only are left out and counted in the
+report. Normal / No Finding is the absence of findings: never ranked, never in the abnormal
+score.
 
 The published CheXNet AUROCs are shown beside the model's only for a model of the 14
 ChestX-ray14 findings evaluated on NIH ChestX-ray14 images and labels; otherwise report.md says
@@ -98,7 +99,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "model")
     p.add_argument("--labels", type=Path, metavar="CSV",
                    help="truth: NIH Data_Entry CSV, generic CSV or YES/NO expert labels "
-                        "(default: the Data_Entry_2017*.csv in --data)")
+                        "(default: the Data_Entry_2017*.csv, else labels.csv, in --data)")
     p.add_argument("--out", type=Path, metavar="DIR", required=True,
                    help="output folder (created; files in it are replaced)")
     p.add_argument("--images", type=Path, metavar="LIST",
@@ -215,18 +216,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _labels(args: argparse.Namespace) -> tuple[Path, bool]:
-    """--labels, else the Data_Entry_2017*.csv in --data (said on stdout); (path, found)."""
+    """--labels, else the Data_Entry_2017*.csv or labels.csv in --data (said on stdout);
+    (path, found)."""
     from chexnet.training.evaluation.inputs import find_label_file
 
     if args.labels is not None:
         return args.labels, False
     if args.data is None:
         raise UsageError("give --labels CSV (the truth), or --data DIR holding the NIH "
-                         "Data_Entry_2017*.csv")
+                         "Data_Entry_2017*.csv or a labels.csv")
     found, candidates = find_label_file(args.data)
     if found is None:
-        raise UsageError(f"--data {args.data}: no Data_Entry_2017*.csv in it to take the labels "
-                         "from; give --labels CSV")
+        raise UsageError(f"--data {args.data}: no Data_Entry_2017*.csv or labels.csv in it to "
+                         "take the labels from; give --labels CSV")
     others = [c.name for c in candidates if c != found]
     print(f"labels: {found} (found in --data; --labels CSV to use another file"
           + (f"; also there: {', '.join(others)}" if others else "") + ")")

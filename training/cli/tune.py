@@ -109,8 +109,6 @@ def find_labels(data: Path, given: Path | None) -> Path:
     if given is not None:
         return given
     found, _ = find_label_file(data)
-    if found is None and (data / "labels.csv").is_file():
-        found = data / "labels.csv"
     if found is None:
         raise UsageError(f"--data {data}: no Data_Entry_2017*.csv or labels.csv in it; give "
                          "--labels CSV")

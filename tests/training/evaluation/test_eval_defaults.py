@@ -74,8 +74,8 @@ def test_labels_default_needs_a_data_entry_file(tmp_path, capsys):
     (tmp_path / "images").mkdir()
     assert main(["eval", "--data", str(tmp_path / "images"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.endswith(f"--data {tmp_path / 'images'}: no Data_Entry_2017*.csv in it to take "
-                        "the labels from; give --labels CSV")
+    assert err.endswith(f"--data {tmp_path / 'images'}: no Data_Entry_2017*.csv or labels.csv "
+                        "in it to take the labels from; give --labels CSV")
     assert main(["eval", "--out", str(tmp_path / "o")]) == 2
     assert "give --labels CSV (the truth), or --data DIR" in capsys.readouterr().err
 
@@ -182,3 +182,16 @@ def test_normal_is_not_a_finding_in_ranking_or_the_abnormal_score(tmp_path):
     assert m["per_class"]["normal"]["top3_sensitivity"] is None
     assert m["per_class"]["normal"]["auroc"] is not None  # still scored as an output
     assert "not a finding" in m["abnormal_definition"]
+
+
+def test_a_generic_labels_csv_in_the_data_folder_is_found(tmp_path):
+    """A site's labels (or the viewer's exported feedback) saved as labels.csv beside the
+    images: eval and tune take it when --labels is not given; an NIH file comes first."""
+    from chexnet.training.evaluation.inputs import find_label_file
+
+    (tmp_path / "labels.csv").write_text("path,Effusion\na.png,1\n")
+    assert find_label_file(tmp_path)[0] == tmp_path / "labels.csv"
+    (tmp_path / "Data_Entry_2017.csv").write_text("Image Index,Finding Labels\n")
+    found, candidates = find_label_file(tmp_path)
+    assert found == tmp_path / "Data_Entry_2017.csv"
+    assert tmp_path / "labels.csv" in candidates
