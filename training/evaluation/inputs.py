@@ -86,15 +86,13 @@ def label_file_layout(path: str | Path) -> str:
     return "generic"
 
 
-#: The generic labels file a data folder may hold (path + one 0/1 column per label), e.g. a
-#: site's labels or the viewer's exported reader feedback.
+#: A generic labels file a data folder may hold (e.g. the viewer's exported reader feedback).
 GENERIC_LABELS_NAME = "labels.csv"
 
 
 def find_label_file(data_dir: Path) -> tuple[Path | None, list[Path]]:
-    """The label file in ``data_dir``: the NIH ``Data_Entry_2017*.csv`` (the v2020 one first),
-    else a generic ``labels.csv``; and every candidate found. ``chexnet eval`` and ``chexnet
-    tune`` both take their labels from here when ``--labels`` is not given."""
+    """The label file in ``data_dir`` for eval and tune without ``--labels``: the NIH
+    ``Data_Entry_2017*.csv`` (v2020 first), else ``labels.csv``; and every candidate found."""
     found = sorted(data_dir.glob("Data_Entry_2017*.csv"))
     generic = data_dir / GENERIC_LABELS_NAME
     if generic.is_file():
