@@ -86,8 +86,7 @@ def label_file_layout(path: str | Path) -> str:
     return "generic"
 
 
-#: A generic labels file a data folder may hold (e.g. the viewer's exported reader feedback).
-GENERIC_LABELS_NAME = "labels.csv"
+GENERIC_LABELS_NAME = "labels.csv"  # e.g. the viewer's exported reader feedback
 
 
 def find_label_file(data_dir: Path) -> tuple[Path | None, list[Path]]:
