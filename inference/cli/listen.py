@@ -15,7 +15,6 @@ from chexnet.inference.cli.common import EXIT_OK, EXIT_USAGE, MODEL_HELP, positi
 from chexnet.inference.node.scheduler import (
     DEFAULT_STUDY_TIMEOUT_S,
     ScreenOptions,
-    screen_supports_dicom_out,
 )
 from chexnet.inference.node.scp import ListenConfig, allowed_titles
 from chexnet.inference.node.sender import Destination
@@ -112,9 +111,6 @@ def cmd_listen(args: argparse.Namespace) -> int:
             print(f"!! {DEMO_NOTICE}")
         if args.allow_any:
             print("warning: --allow-any: every calling AE title is accepted", file=sys.stderr)
-        if args.send_to and not screen_supports_dicom_out():
-            print("warning: this chexnet writes no DICOM results yet; --send-to has nothing to "
-                  "send", file=sys.stderr)
         tls = " (TLS)" if config.listen.tls_cert else ""
         print(f"listening as {config.listen.ae_title} on port {state.port}{tls}; results in "
               f"{config.out}", flush=True)

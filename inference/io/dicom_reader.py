@@ -46,8 +46,7 @@ from chexnet.inference.io.file_guard import library_error_facts
 from chexnet.inference.io.image import Image, colour_fraction, robust_window
 from chexnet.inference.io.j2k import decode_j2k_reduced, is_j2k
 from chexnet.inference.io.pixel_checks import (
-    check_codestream_kind,
-    check_j2k_header,
+    check_first_frame,
     header_int,
 )
 from chexnet.inference.io.warning_guard import guarded_warnings
@@ -142,8 +141,7 @@ def image_from_dataset(ds: Dataset, path: Path, *, max_pixels: int = DEFAULT_MAX
             decoder = None
         if decoder is None or not decoder.is_available:
             raise DecoderUnavailableError(path, f"no decoder installed for {tsyntax.name}")
-        check_codestream_kind(ds, path, tsyntax)
-        check_j2k_header(ds, path, tsyntax)
+        check_first_frame(ds, path, tsyntax)
     elif "PixelData" in ds:
         needed = (rows * cols * samples * allocated + 7) // 8
         have = len(ds.PixelData)

@@ -69,7 +69,7 @@ def j2k_header(codestream: bytes) -> J2KHeader | None:
 
     The frame is a raw codestream or, tolerated as pydicom tolerates it, one wrapped in JP2
     boxes. This is the one JPEG 2000 header reader: the dataset check
-    (:func:`~chexnet.inference.io.dicom_checks.check_j2k_header`) and the reduced decode both
+    (:func:`~chexnet.inference.io.pixel_checks.check_first_frame`) and the reduced decode both
     use it. Hand-written because neither pydicom's ``get_j2k_parameters`` nor
     pylibjpeg-openjpeg's ``get_parameters`` reports the number of decomposition levels, which
     bounds ``reduce``.

@@ -36,11 +36,17 @@ JPEG_SYNTAXES = frozenset({"1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51",
 J2K_STARTS = (b"\xff\x4f\xff\x51", b"\x00\x00\x00\x0cjP  ")
 
 
-def check_codestream_kind(ds: Dataset, path: Path, tsyntax: UID) -> None:
-    """The first frame must be what the transfer syntax says: a JPEG (SOI marker) for the JPEG
-    and JPEG-LS syntaxes, a JPEG 2000 codestream or JP2 file for the JPEG 2000 ones. A frame
-    labelled with the wrong one is refused: pydicom would try the labelled decoder (which fails,
-    logging a traceback) and then a fallback that decodes it with other scaling."""
+def check_first_frame(ds: Dataset, path: Path, tsyntax: UID) -> None:
+    """Before decoding compressed pixel data, its first frame (taken from the fragments once):
+
+    * must be what the transfer syntax says: a JPEG (SOI marker) for the JPEG and JPEG-LS
+      syntaxes, a JPEG 2000 codestream or JP2 file for the JPEG 2000 ones. A frame labelled
+      with the wrong one is refused: pydicom would try the labelled decoder (which fails,
+      logging a traceback) and then a fallback that decodes it with other scaling;
+    * for JPEG 2000, its own precision and size must agree with BitsStored, Rows and Columns:
+      pydicom silently trusts the codestream, and reshapes a codestream of the same pixel count
+      to the dataset's size, scrambling the image.
+    """
     jpeg, j2k = str(tsyntax) in JPEG_SYNTAXES, is_j2k(tsyntax)
     if not (jpeg or j2k):
         return
@@ -55,23 +61,12 @@ def check_codestream_kind(ds: Dataset, path: Path, tsyntax: UID) -> None:
         held = "JPEG 2000" if head.startswith(J2K_STARTS) else "no JPEG"
         raise InconsistentPixelDataError(
             path, f"the transfer syntax says {tsyntax.name}, the pixel data holds {held} data")
-    if j2k and not head.startswith(J2K_STARTS):
+    if not j2k:
+        return
+    if not head.startswith(J2K_STARTS):
         held = "JPEG" if head.startswith(b"\xff\xd8") else "no JPEG 2000"
         raise InconsistentPixelDataError(
             path, f"the transfer syntax says {tsyntax.name}, the pixel data holds {held} data")
-
-
-def check_j2k_header(ds: Dataset, path: Path, tsyntax: UID) -> None:
-    """The JPEG 2000 codestream's own precision and size must agree with BitsStored, Rows and
-    Columns (checked before decoding: pydicom silently trusts the codestream, and reshapes a
-    codestream of the same pixel count to the dataset's size, scrambling the image)."""
-    if not is_j2k(tsyntax):
-        return
-    try:
-        frame = get_frame(ds.PixelData, 0, number_of_frames=int(ds.get("NumberOfFrames", 1) or 1))
-    except (ValueError, TypeError, StopIteration) as err:
-        raise CorruptFileError(path, "encapsulated pixel data is damaged "
-                                     f"({library_error_facts(err)})") from err
     header = j2k_header(frame)
     if header is None:
         raise CorruptFileError(path, "JPEG 2000 codestream has no readable header")

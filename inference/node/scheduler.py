@@ -16,7 +16,6 @@ screening fork server must be started from it to die with the node (see
 
 from __future__ import annotations
 
-import inspect
 import logging
 import threading
 import time
@@ -37,11 +36,6 @@ log = logging.getLogger(__name__)
 DEFAULT_STUDY_TIMEOUT_S = 10.0
 RETRY_FAILED_STUDY_S = 30.0  # a study whose screening raised is tried again after this
 TICK_S = 0.1
-
-
-def screen_supports_dicom_out() -> bool:
-    """Whether this chexnet's ``screen()`` writes results as DICOM (``dicom_out``)."""
-    return "dicom_out" in inspect.signature(screen).parameters
 
 
 def unscreened(folders: NodeFolders, study: str) -> list[Path]:
@@ -150,7 +144,7 @@ class StudyScheduler:
         if not pending:
             return True
         kwargs = dict(self.options.extra)
-        if self.options.dicom_out and screen_supports_dicom_out():
+        if self.options.dicom_out:
             kwargs["dicom_out"] = self.folders.study_outbox(study)
         started = time.monotonic()
         try:
