@@ -17,6 +17,21 @@ from chexnet.app.model.window_level import window_after_drag, window_text
 from chexnet.app.widgets.canvas import ImageCanvas
 from chexnet.app.widgets.overlay_controls import OverlayControls
 from chexnet.inference.io.image import Window
+from chexnet.inference.scoring.prediction import Prediction
+
+
+def draw_heat(canvas: ImageCanvas, state: ViewState, pred: Prediction | None,
+              image_shape: tuple[int, int] | None) -> None:
+    """Draw the selected finding's heat map of ``pred`` on ``canvas`` as the state says (the
+    shown image's, and the prior pane's), or none."""
+    heat = None if image_shape is None else heat_map(pred, state.finding, image_shape)
+    if heat is None:
+        canvas.clear_heat()
+        return
+    canvas.set_threshold(state.threshold)
+    canvas.set_heat(heat.values, heat.crop)
+    canvas.set_opacity(state.opacity)
+    canvas.set_heat_visible(state.cam_visible)
 
 
 class ImageView:
@@ -84,15 +99,8 @@ class ImageView:
     def update_heat(self, *_changed: object) -> None:
         """Draw the selected finding's heat map of the shown image's prediction, if any."""
         loaded = self.nav.loaded
-        pred = self.session.prediction(self.nav.index)
-        heat = None if loaded is None else heat_map(pred, self.state.finding, loaded.image.shape)
-        if heat is None:
-            self.canvas.clear_heat()
-            return
-        self.canvas.set_threshold(self.state.threshold)
-        self.canvas.set_heat(heat.values, heat.crop)
-        self.canvas.set_opacity(self.state.opacity)
-        self.canvas.set_heat_visible(self.state.cam_visible)
+        draw_heat(self.canvas, self.state, self.session.prediction(self.nav.index),
+                  None if loaded is None else loaded.image.shape)
 
     def _apply_orientation(self, *_changed: object) -> None:
         self.canvas.set_orientation(self.state.flip_h, self.state.flip_v, self.state.rotation)

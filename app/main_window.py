@@ -25,6 +25,7 @@ from chexnet.app.model.session import LoadedImage, OpenResult, StudySession
 from chexnet.app.model.settings import StartOptions, ViewerSettings
 from chexnet.app.model.view_state import ViewState
 from chexnet.app.model.window_level import pixel_readout
+from chexnet.app.prior_commands import PriorView
 from chexnet.app.widgets.canvas import ImageCanvas
 from chexnet.app.widgets.findings_panel import FindingsPanel
 from chexnet.app.widgets.overlay_controls import OverlayControls
@@ -69,6 +70,7 @@ class MainWindow(QMainWindow):
                               self.settings, self.start.window)
         self.commands = WindowCommands(self)
         self.feedback = FeedbackCommands(self)  # the reader's verdicts (A, D, M, Shift+R, N)
+        self.priors = PriorView(self)  # the patient's earlier study beside this one (P)
         self.recent_menu = build_menus(self)
         build_feedback_menu(self, self.feedback)
         self.settings.follow(self.state, self.start)

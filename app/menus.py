@@ -29,7 +29,7 @@ SHORTCUTS = [
     ("Next / previous finding", "F / Shift+F"),
     ("Agree / disagree with the selected finding", "A / D"),
     ("Add a finding the model missed", "M"), ("Mark image reviewed / not", "Shift+R"),
-    ("Note on this image", "N"),
+    ("Note on this image", "N"), ("Prior pane on/off (the patient's earlier study)", "P"),
 ]
 
 
@@ -95,6 +95,7 @@ def build_menus(w: MainWindow) -> QMenu:
     add_action(w, view, "Rotate 90° clockwise", state.rotate_clockwise, "R")
     add_action(w, view, "Reset orientation", state.reset_orientation)
     add_action(w, view, "Heat map on/off", state.toggle_cam_visible, "C")
+    add_action(w, view, "Prior pane on/off", w.priors.toggle, "P")
     view.addAction(w.worklist.toggleViewAction())
     for k in range(5):
         add_action(w, None, f"Window preset {k + 1}", lambda _=False, k=k: w.view.apply_preset(k),

@@ -95,7 +95,6 @@ class ImageCanvas(pg.GraphicsView):
         self._heat_enabled = True
         self._lut = colour_table("jet")
         self._cursor_scene: QPointF | None = None  # where the mouse last was, in the scene
-        self.scene().sigMouseMoved.connect(self._mouse_moved)
 
     # --- base image -------------------------------------------------------------------------
     def set_image(self, display_u8: np.ndarray | None, *, fit: bool = False) -> None:
@@ -171,6 +170,17 @@ class ImageCanvas(pg.GraphicsView):
         self.overlay.setImage(shown, levels=(0.0, 1.0), autoLevels=False, lut=self._lut)
 
     # --- view -------------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, int] | None:
+        """The shown image's (rows, columns), None when nothing is shown."""
+        return self._shape
+
+    def image_rect(self) -> QRectF | None:
+        """Where the oriented image lies in view coordinates (None when nothing is shown)."""
+        if self._shape is None:
+            return None
+        return self.base.mapRectToParent(self.base.boundingRect())
+
     def fit(self) -> None:
         if self._shape is not None:
             self.view.autoRange(padding=0.01)
@@ -203,6 +213,13 @@ class ImageCanvas(pg.GraphicsView):
             hh, hw = self._heat.shape
             h, w = self._shape
             self.overlay.setTransform(QTransform.fromScale(w / hw, h / hh) * self._orient)
+
+    def mouseMoveEvent(self, event) -> None:
+        """Every move updates the readout. Not the scene's ``sigMouseMoved``: pyqtgraph drops
+        a move that comes within 10 ms of the previous one (``mouseRateLimit``), so the last
+        position of a quick movement could be lost and the readout left stale."""
+        super().mouseMoveEvent(event)
+        self._mouse_moved(self.mapToScene(event.position().toPoint()))
 
     def leaveEvent(self, event) -> None:
         """The mouse left the canvas: nothing is under it any more."""
