@@ -43,6 +43,7 @@ from chexnet.inference.io.image_file import ImageFile, open_image_file
 from chexnet.inference.io.uids import DicomUids
 from chexnet.inference.package.hashing import sha256_file
 from chexnet.inference.preprocessing import PreprocessSpec
+from chexnet.inference.priors.identity import StudyIdentity, identity_of_file
 from chexnet.inference.render.overlay import MAX_OVERLAY_SIDE, overlay_base
 from chexnet.inference.scoring.decode_size import model_min_side
 from chexnet.inference.scoring.file_input import message, read_input
@@ -93,6 +94,9 @@ class DecodeOutcome:
     #: The display rendering at most MAX_OVERLAY_SIDE px (uint8), for the DICOM heat map; only
     #: for an analysable image when the request asks (0.4-1 MB: only with --dicom-out).
     sc_base: np.ndarray | None = None
+    #: Whose study and when (DICOM: from the header already parsed), for prior matching. PHI:
+    #: in memory only; the run journals it keyed (:mod:`chexnet.inference.priors.keys`).
+    identity: StudyIdentity | None = None
 
 
 def worker_init() -> None:
@@ -134,7 +138,8 @@ def _decode(opened: ImageFile, request: DecodeRequest, sha: str) -> DecodeOutcom
     image, prepared = read.image, read.prepared
     common = dict(sha256=sha, uids=image.metadata.uids, image_shape=image.shape,
                   full_shape=image.full_shape if image.is_reduced else None,
-                  phi=patient_identity(opened) if request.include_phi else None)
+                  phi=patient_identity(opened) if request.include_phi else None,
+                  identity=study_identity(opened))
     with guarded_file(opened.path):  # thumbnail pixels come from the rendering read_input made
         thumb = make_thumbnail(image.display_u8())
     if request.thumb_path:
@@ -188,6 +193,17 @@ def patient_identity(opened: ImageFile) -> dict[str, str]:
         return {k: str(ds.get(k, "") or "") for k in PHI_KEYWORDS}
     except Exception:  # the image itself was readable; unreadable PHI is no reason to fail it
         return {}
+
+
+def study_identity(opened: ImageFile) -> StudyIdentity | None:
+    """A DICOM's identity for prior matching (PNG/JPEG: the main process looks it up in the
+    labels CSV); None when the header's values cannot be read."""
+    if opened.dicom is None:
+        return None
+    try:
+        return identity_of_file(opened)
+    except Exception:  # the image itself was readable; an unreadable ID is no reason to fail it
+        return None
 
 
 def _with_time(outcome: DecodeOutcome, seconds: float) -> DecodeOutcome:

@@ -48,6 +48,8 @@ class InputFile:
 
     path: Path
     relpath: str
+    #: A file of ``--priors``: scored as a candidate prior of the input's patients, not a row.
+    prior: bool = False
 
 
 def parse_shard(text: str) -> Shard:
@@ -67,6 +69,15 @@ def shard_of(relpath: str, count: int) -> int:
     """Stable shard number of a relative path (sha256, identical on every machine and run)."""
     digest = hashlib.sha256(relpath.replace(os.sep, "/").encode("utf-8", "surrogateescape"))
     return int.from_bytes(digest.digest()[:8], "big") % count
+
+
+def discover_priors(folders: Sequence[str | Path], files: Sequence[InputFile],
+                    exclude: Path | None = None) -> list[InputFile]:
+    """The files of ``--priors`` folders (read-only inputs; never sharded: any shard's patient
+    may have a prior there), after ``files`` and without them."""
+    taken = {f.path for f in files}
+    return [InputFile(f.path, f.relpath, prior=True) for f in discover(folders, None, exclude)
+            if f.path not in taken]
 
 
 def discover(inputs: Sequence[str | Path], shard: Shard | None = None,

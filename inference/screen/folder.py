@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from chexnet.inference.package.verify import VerifiedPackage
+from chexnet.inference.priors.keys import KEY_FILE
 from chexnet.inference.scoring.engine import Engine
 from chexnet.inference.screen.discovery import ScreenConfigError
 from chexnet.inference.screen.journal import JOURNAL_NAME, JournalContent, read_journal
@@ -57,7 +58,7 @@ def open_journal(out: Path, engine: Engine, include_phi: bool, fresh: bool,
     record; they do not decide whether a run may resume."""
     path = out / JOURNAL_NAME
     if fresh:
-        for name in (JOURNAL_NAME, CSV_NAME, REPORT_NAME, WORKER_LOG):
+        for name in (JOURNAL_NAME, CSV_NAME, REPORT_NAME, WORKER_LOG, KEY_FILE):  # new salt
             (out / name).unlink(missing_ok=True)
         shutil.rmtree(out / THUMBS, ignore_errors=True)
     content = read_journal(path)

@@ -10,14 +10,19 @@ The Python API the CLI (``chexnet screen``) and the viewer's worklist both call:
 ``screen(inputs, out_dir, *, model=None, device="auto", workers=None, batch_size=8,
 timeout_s=60.0, priority="max-above-threshold", shard=None, include_phi=False,
 retry_failed=False, fresh=False, require_journal=False, max_pixels=DEFAULT_MAX_PIXELS,
-tta=None, dicom_out=None, on_row=None, on_progress=None, cancel=None, rebuild_every_s=60.0)
--> ScreenSummary`` (``tta``: test-time augmentation, default the model card's, as in ``Engine``).
+tta=None, dicom_out=None, on_row=None, on_progress=None, cancel=None, rebuild_every_s=60.0,
+priors=()) -> ScreenSummary`` (``tta``: test-time augmentation, default the model card's, as
+in ``Engine``).
 
 * ``dicom_out``: a folder that receives, per analysed image, a DICOM Structured Report and a
   heat-map Secondary Capture (:mod:`chexnet.inference.dicom_out`), flat, ``<SOPInstanceUID>.dcm``.
   They are written before the image's row is journaled, and the row records their absolute
   paths (``dicom_sr``, ``dicom_sc``); a resumed run leaves journaled rows and their files
   alone. A DICOM node sends the folder as it is.
+
+* ``priors``: folders (read-only) whose studies of the inputs' patients are scored by the same
+  engine as candidate priors (never rows). Every row gets prior columns: its most recent
+  analysed prior among the inputs and these folders (:mod:`.prior_columns`).
 
 * ``on_row(row: ScreenRow)`` is called in the calling thread for each image as soon as its
   result is in the journal (``row.rank`` is None then: the order is known only at the end; the
@@ -54,6 +59,7 @@ from chexnet.inference.screen.discovery import (
     ScreenConfigError,
     Shard,
     discover,
+    discover_priors,
     parse_shard,
 )
 from chexnet.inference.screen.folder import (
@@ -126,7 +132,8 @@ def screen(inputs: Sequence[str | Path], out_dir: str | Path, *, model: str | Pa
            dicom_out: str | Path | None = None, on_row: Callable[[ScreenRow], None] | None = None,
            on_progress: Callable[[ScreenProgress], None] | None = None,
            cancel: threading.Event | None = None, rebuild_every_s: float = 60.0,
-           engine: Engine | None = None) -> ScreenSummary:
+           engine: Engine | None = None,
+           priors: Sequence[str | Path] = ()) -> ScreenSummary:
     """Screen files and folders into ``out_dir`` (see the module docstring). ``engine``: a
     ready engine to score with (a DICOM node screens study after study with one), instead of
     one made from ``model``, ``device``, ``batch_size`` and ``tta``."""
@@ -138,6 +145,8 @@ def screen(inputs: Sequence[str | Path], out_dir: str | Path, *, model: str | Pa
     files = discover(inputs, shard, exclude=Path(out_dir))
     if not files and shard is None:  # an empty shard of a small input is no mistake
         raise ScreenConfigError("no files found in the given input(s)")
+    inputs_total = len(files)
+    files += discover_priors(priors, files, exclude=Path(out_dir))
     out = Path(out_dir)
     if engine is None:
         package = resolve_model(model)
@@ -164,6 +173,7 @@ def screen(inputs: Sequence[str | Path], out_dir: str | Path, *, model: str | Pa
         options = {"inputs": [os.path.abspath(p) for p in inputs], "shard": str(shard or ""),
                    "priority": priority, "max_pixels": max_pixels, "timeout_s": timeout_s,
                    "batch_size": batch_size, "device": device,
+                   "priors": [os.path.abspath(p) for p in priors],
                    "providers": list(engine.providers)}
         journal = open_journal(out, engine, include_phi, fresh, require_journal, options)
         run = ScreeningRun(files, out, engine, journal, priority=priority,
@@ -177,7 +187,7 @@ def screen(inputs: Sequence[str | Path], out_dir: str | Path, *, model: str | Pa
         finally:
             run.writer.close()
         rows = run.rebuild()
-    return ScreenSummary(out, len(files), run.resumed, run.processed, counts_of(rows),
+    return ScreenSummary(out, inputs_total, run.resumed, run.processed, counts_of(rows),
                          time.monotonic() - started, run.cancel.is_set(), run.model,
                          out / CSV_NAME, out / REPORT_NAME, rows, package.chosen_by)
 

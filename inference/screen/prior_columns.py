@@ -11,15 +11,17 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from chexnet.inference.package.card import is_normal_label
 from chexnet.inference.priors.compare import changes
 from chexnet.inference.priors.keys import KEY_FILE, PatientKeys
 from chexnet.inference.priors.timeline import PriorSearch, Timelines
 from chexnet.inference.screen.discovery import ScreenConfigError
+from chexnet.inference.screen.prior_heatmaps import PriorHeatmap, planned
 from chexnet.inference.status import Status
 
 PRIOR_ROLE = "prior"  # a journal record's "role" for a file given with --priors
@@ -36,13 +38,17 @@ class PriorInfo:
     path: str = ""  # the prior's file, relative to the output folder
     date: str = ""  # its study date (or "follow-up N"): --include-phi only
     interval_days: int | None = None
+    interval_follow_ups: int | None = None  # PNG datasets: follow-up number now minus then
     reason: str = ""
     deltas: dict[str, float] | None = None
     new: tuple[str, ...] = ()
     resolved: tuple[str, ...] = ()
     thumb: str | None = None  # the prior's report images (journal paths, in the folder)
-    cam: str | None = None
+    cam: str | None = None  # its heat map of ``cam_finding``, the current row's finding...
     cam_finding: str | None = None
+    cam_own: bool = False  # ...or, from a journal written before CAM grids, its own top one
+    #: the heat map to draw (``cam``), for the run that writes the report (prior_heatmaps)
+    heatmap: PriorHeatmap | None = field(default=None, compare=False, repr=False)
 
 
 def folder_keys(out_dir: Path) -> PatientKeys:
@@ -110,16 +116,36 @@ def _compared(pairs: list, labels: tuple[str, ...], limits: dict[str, float],
     infos = {}
     for k, (r, prior, search, key) in enumerate(pairs):
         match = search.latest
+        finding = r.get("cam_finding") or _top_finding(r["probabilities"], labels)
+        heatmap = planned(prior, finding, labels)
         if not ch.order[k]:
             infos[r["path"]] = PriorInfo(patient_key=key, reason="the prior shares no finding")
             continue
         infos[r["path"]] = PriorInfo(
             patient_key=key, path=relative(str(match.path)),
             date=keys.real_date(match.identity), interval_days=search.interval_days(),
+            interval_follow_ups=_follow_ups(search),
             deltas={labels[i]: deltas[k][i] for i in ch.order[k]}, new=ch.new[k],
-            resolved=ch.resolved[k], thumb=prior.get("thumb"), cam=prior.get("cam"),
-            cam_finding=prior.get("cam_finding"))
+            resolved=ch.resolved[k], thumb=prior.get("thumb"),
+            cam=heatmap.name if heatmap else prior.get("cam"),
+            cam_finding=finding if heatmap else prior.get("cam_finding"),
+            cam_own=heatmap is None and bool(prior.get("cam")), heatmap=heatmap)
     return infos
+
+
+def _top_finding(probabilities: Sequence[float], labels: tuple[str, ...]) -> str | None:
+    """The row's heat-map finding when its record names none (no thumbnail): its top one."""
+    found = [i for i, lb in enumerate(labels) if not is_normal_label(lb)]
+    return labels[max(found, key=lambda i: probabilities[i])] if found else None  # first of ties
+
+
+def _follow_ups(search: PriorSearch) -> int | None:
+    """How many follow-ups earlier the prior is, where the order is by follow-up number."""
+    now, then = search.identity, search.latest.identity if search.latest else None
+    if now is None or then is None or now.when is not None or then.when is not None \
+            or now.order is None or then.order is None:
+        return None
+    return now.order - then.order
 
 
 class _Relative:

@@ -17,6 +17,7 @@ import jinja2
 
 from chexnet.inference.atomic_file import write_atomic
 from chexnet.inference.package.card import DEMO_NOTICE
+from chexnet.inference.screen.prior_columns import PriorInfo
 from chexnet.inference.screen.results import PHI_COLUMNS, RunModel, ScreenRow
 from chexnet.inference.status import SCREEN_STATUSES
 
@@ -30,6 +31,9 @@ def priority_text(mode: str) -> str:
                 "with none follow, by abnormal score (highest finding probability)")
     if mode == "abnormal":
         return "abnormal score (highest finding probability)"
+    if mode == "new":
+        return ("images with a finding new since the patient's prior first (above its operating "
+                "point now, not before); then " + priority_text("max-above-threshold"))
     return f"probability of {mode}"
 
 
@@ -72,7 +76,47 @@ def _view(r: ScreenRow, out_dir: Path, include_phi: bool, thresholds: dict[str, 
         "abnormal": r.abnormal_score, "priority": r.priority,
         "phi": [(col.replace("_", " "), (r.phi or {}).get(key, ""))
                 for key, col in PHI_COLUMNS] if include_phi else [],
+        "prior": _prior_view(r, out_dir, include_phi),
     }
+
+
+def _prior_view(r: ScreenRow, out_dir: Path, include_phi: bool) -> dict | None:
+    """The prior's images and what changed; its date only with --include-phi (else the
+    interval)."""
+    p = r.prior
+    if p is None:
+        return None
+    if not p.path:
+        return {"reason": p.reason, "path": ""}
+    changes = sorted((p.deltas or {}).items(), key=lambda kv: -abs(kv[1]))[:3]
+    cam = _relative(out_dir / p.cam if p.cam else None, out_dir)
+    return {"reason": "", "path": p.path, "caption": prior_caption(p, include_phi),
+            "thumb": _relative(out_dir / p.thumb if p.thumb else None, out_dir),
+            "cam": cam, "cam_finding": p.cam_finding or "",
+            "cam_label": _cam_label(p) if cam else "", "new": p.new, "resolved": p.resolved,
+            "changes": [{"label": lb, "delta": d} for lb, d in changes]}
+
+
+def prior_caption(p: PriorInfo, include_phi: bool) -> str:
+    """"prior: 2019-03-04 · 491 days earlier" (the date: --include-phi only, else "prior: 491
+    days earlier"); PNG datasets "prior: 1 follow-up earlier" ("prior: follow-up 1 · 1
+    follow-up earlier" with --include-phi); "prior" when nothing is known."""
+    parts = [p.date if include_phi else "", _interval(p)]
+    parts = [part for part in parts if part]
+    return "prior: " + " · ".join(parts) if parts else "prior"
+
+
+def _interval(p: PriorInfo) -> str:
+    for n, unit in ((p.interval_days, "day"), (p.interval_follow_ups, "follow-up")):
+        if n is not None:
+            return f"{n} {unit}{'' if n == 1 else 's'} earlier"
+    return ""
+
+
+def _cam_label(p: PriorInfo) -> str:
+    if p.cam_own:  # a journal written before CAM grids were kept
+        return f"heat map: {p.cam_finding} (its own top finding)"
+    return f"heat map: {p.cam_finding}"
 
 
 def _relative(path: Path | None, out_dir: Path) -> str:

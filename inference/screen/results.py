@@ -11,6 +11,9 @@ the worklist:
 2. then images not analysed (outside the intended use: they still need a human read),
 3. then unreadable files (``error``), 4. then duplicates; each group by path.
 
+``new``: analysed images with a finding new since the patient's prior
+(:mod:`.prior_columns`) first, then as ``max-above-threshold``.
+
 Ties are broken by path, so the order is total and deterministic.
 """
 
@@ -24,10 +27,11 @@ from pathlib import Path
 
 from chexnet.inference.io.uids import DicomUids
 from chexnet.inference.package.card import is_normal_label
+from chexnet.inference.screen.prior_columns import PRIOR_ROLE, PriorInfo, prior_infos
 from chexnet.inference.status import SCREEN_STATUSES, Status
 
 STATUSES = SCREEN_STATUSES  # the worklist filter offers these
-PRIORITY_MODES = ("max-above-threshold", "abnormal")
+PRIORITY_MODES = ("max-above-threshold", "abnormal", "new")
 PHI_COLUMNS = (("PatientName", "patient_name"), ("PatientID", "patient_id"),
                ("PatientBirthDate", "patient_birth_date"))
 _GROUP = {status: i for i, status in enumerate(SCREEN_STATUSES)}
@@ -82,10 +86,17 @@ class ScreenRow:
     rank: int | None = None
     #: The model's out-of-distribution score (None: not scored, or no such check in the model).
     ood_score: float | None = None
+    #: The prior columns (:mod:`.prior_columns`); None: not computed (rows handed out while a
+    #: run is going, folders screened before prior matching).
+    prior: PriorInfo | None = None
 
     def sort_key(self) -> tuple:
         return (self.priority_group, -(self.priority if self.priority is not None else 0.0),
                 self.path)
+
+    def new_first_key(self) -> tuple:
+        """``--priority new``: images with a new finding first, then :meth:`sort_key`."""
+        return (not (self.prior and self.prior.new), *self.sort_key())
 
 
 def validate_priority(mode: str, labels: Sequence[str]) -> str:
@@ -115,7 +126,8 @@ def abnormal_score(probs: Sequence[float], labels: Sequence[str]) -> float:
                default=0.0)
 
 
-def row_from_record(record: dict, model: RunModel, mode: str, out_dir: Path) -> ScreenRow:
+def row_from_record(record: dict, model: RunModel, mode: str, out_dir: Path,
+                    prior: PriorInfo | None = None) -> ScreenRow:
     probs = record.get("probabilities")
     status = Status(record["status"])
     prob_map = abnormal = priority = None
@@ -139,13 +151,17 @@ def row_from_record(record: dict, model: RunModel, mode: str, out_dir: Path) -> 
         thumb_path=out_dir / record["thumb"] if record.get("thumb") else None,
         cam_path=out_dir / record["cam"] if record.get("cam") else None,
         cam_finding=record.get("cam_finding"), phi=record.get("phi"),
-        ood_score=record.get("ood_score"))
+        ood_score=record.get("ood_score"), prior=prior)
 
 
 def worklist(records: Iterable[dict], model: RunModel, mode: str, out_dir: Path) -> list[ScreenRow]:
-    """Rows in worklist order, ranked from 1."""
-    rows = sorted((row_from_record(r, model, mode, out_dir) for r in records),
-                  key=ScreenRow.sort_key)
+    """Rows in worklist order, ranked from 1, with their prior columns (files given with
+    ``--priors`` are candidates, not rows)."""
+    records = list(records)
+    priors = prior_infos(records, model.labels, model.thresholds, out_dir)
+    rows = sorted((row_from_record(r, model, mode, out_dir, priors.get(r["path"]))
+                   for r in records if r.get("role") != PRIOR_ROLE),
+                  key=ScreenRow.new_first_key if mode == "new" else ScreenRow.sort_key)
     return [replace(r, rank=i) for i, r in enumerate(rows, 1)]
 
 
@@ -154,13 +170,33 @@ def csv_columns(labels: Sequence[str], include_phi: bool) -> list[str]:
     return ["rank", "path", "status", "reason", "warnings", "study_uid", "series_uid",
             "sop_instance_uid", *phi, *labels, "abnormal_score", "findings_above_threshold",
             "priority", "ood_score", "duplicate_of", "sha256", "model_name", "model_version",
-            "model_sha256"]
+            "model_sha256", *prior_columns(labels, include_phi)]
+
+
+def prior_columns(labels: Sequence[str], include_phi: bool) -> list[str]:
+    """The comparison with priors (README "Comparing with priors"); the prior's date only with
+    --include-phi (docs/decisions.md)."""
+    return ["patient_key", "prior_path", *(["prior_date"] if include_phi else []),
+            "prior_interval_days", "prior_reason", "new_findings", "resolved_findings",
+            *(f"delta_{lb}" for lb in labels if not is_normal_label(lb))]
+
+
+def _prior_cells(p: PriorInfo | None, findings: Sequence[str], include_phi: bool) -> list[str]:
+    """``findings``: the labels that are findings (no "normal" output), in column order."""
+    if p is None:
+        return [""] * (6 + include_phi + len(findings))
+    deltas = p.deltas or {}
+    return [p.patient_key, _cell(p.path), *([_cell(p.date)] if include_phi else []),
+            "" if p.interval_days is None else str(p.interval_days), _cell(p.reason),
+            _cell(";".join(p.new)), _cell(";".join(p.resolved)),
+            *(_signed(deltas.get(lb)) for lb in findings)]
 
 
 def csv_text(rows: Sequence[ScreenRow], labels: Sequence[str], include_phi: bool) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow([_cell(c) for c in csv_columns(labels, include_phi)])  # labels: a card's
+    findings = [lb for lb in labels if not is_normal_label(lb)]
     for r in rows:
         phi = ([_cell((r.phi or {}).get(key, "")) for key, _col in PHI_COLUMNS]
                if include_phi else [])
@@ -173,8 +209,13 @@ def csv_text(rows: Sequence[ScreenRow], labels: Sequence[str], include_phi: bool
             _num(r.abnormal_score), _cell(";".join(r.findings_above_threshold)),
             _num(r.priority), "" if r.ood_score is None else f"{r.ood_score:.4f}",
             _cell(r.duplicate_of or ""), r.sha256 or "", _cell(r.model_name),
-            _cell(r.model_version), r.model_sha256])
+            _cell(r.model_version), r.model_sha256,
+            *_prior_cells(r.prior, findings, include_phi)])
     return buf.getvalue()
+
+
+def _signed(value: float | None) -> str:
+    return "" if value is None else f"{value:.6f}"
 
 
 def _num(value: float | None) -> str:

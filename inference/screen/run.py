@@ -31,11 +31,20 @@ from chexnet.inference.screen.folder import (
     THUMBS,
     WORKER_LOG,
 )
+from chexnet.inference.screen.identities import RunIdentities
 from chexnet.inference.screen.journal import (
     JOURNAL_NAME,
     JournalContent,
     JournalWriter,
     read_journal,
+)
+from chexnet.inference.screen.prior_columns import PRIOR_ROLE
+from chexnet.inference.screen.prior_heatmaps import (
+    CAM_OPACITY,
+    CAM_THRESHOLD,
+    GRID_FIELD,
+    draw_missing,
+    grid_record,
 )
 from chexnet.inference.screen.report import render_report
 from chexnet.inference.screen.results import (
@@ -47,8 +56,6 @@ from chexnet.inference.screen.results import (
 )
 from chexnet.inference.screen.workers import outcome_of, shut_down, start_pool
 from chexnet.inference.status import Status
-
-CAM_THRESHOLD, CAM_OPACITY = 0.5, 0.5
 
 
 @dataclass(frozen=True)
@@ -90,8 +97,11 @@ class ScreeningRun:
         wanted = {str(f.path) for f in files}
         self.records = {p: r for p, r in content.records.items() if p in wanted}
         self.pending = [f for f in files if str(f.path) not in self.records
-                        or (retry_failed and self.records[str(f.path)]["status"] == Status.ERROR)]
-        self.resumed = len(files) - len(self.pending)
+                        or (retry_failed and self.records[str(f.path)]["status"] == Status.ERROR)
+                        # scored as a --priors file before, an input now: screen it as one
+                        or (not f.prior and self.records[str(f.path)].get("role") == PRIOR_ROLE)]
+        self.resumed = sum(not f.prior for f in files) - sum(not f.prior for f in self.pending)
+        self.identities = RunIdentities(out, self.records.values())
         self.kept_sop: dict[str, str] = {}
         self.kept_sha: dict[str, str] = {}
         for f in files:  # duplicates of files screened earlier are duplicates still
@@ -99,6 +109,7 @@ class ScreeningRun:
             if rec and rec["status"] in (Status.OK, Status.NOT_ANALYSED):
                 self._keep(rec.get("sop_instance_uid"), rec.get("sha256"), rec["path"])
         self.processed = 0
+        self.dropped = 0  # --priors files of no patient of the run
         self.last_rebuild = time.monotonic()
         pending = {str(f.path) for f in self.pending}
         self.counts = collections.Counter(r["status"] for p, r in self.records.items()
@@ -142,15 +153,25 @@ class ScreeningRun:
         if item is None:
             return
         thumb = self.out / THUMBS / f"{file_id(item.path)}.jpg"
+        # a --priors file's thumbnail is written here once it is known to be of a patient of
+        # the run: no picture of another patient lands in the output folder
         request = DecodeRequest(str(item.path), self.engine.card.preprocess, self.max_pixels,
-                                str(thumb), self.include_phi, self.engine.tta,
+                                None if item.prior else str(thumb), self.include_phi,
+                                self.engine.tta,
                                 sc_base=self.dicom_out is not None)
         queue.append((item, pool.schedule(decode, args=(request,), timeout=timeout_s)))
 
     def _flush(self, buffer: list[tuple[InputFile, DecodeOutcome]]) -> None:
         """Score the buffer's analysable images in one batch, journal every row in order."""
+        # --priors files of no patient of the run are neither scored nor journaled
+        kept = [(item, o) for item, o in buffer if self.identities.keep(item, o)]
+        self.dropped += len(buffer) - len(kept)  # done, for the progress count
+        buffer = kept
         if not buffer:
             return
+        for item, o in buffer:
+            if item.prior and o.thumb is not None:
+                write_jpeg(o.thumb, self.out / THUMBS / f"{file_id(item.path)}.jpg")
         records = [self._dedup(item, o) for item, o in buffer]
         todo = [i for i, (rec, (_item, o)) in enumerate(zip(records, buffer, strict=True))
                 if rec is None and o.kind == "analyse"]
@@ -168,9 +189,11 @@ class ScreeningRun:
         self.processed += len(records)
         if self.on_row is not None:
             for rec in records:
-                self.on_row(row_from_record(rec, self.model, self.priority, self.out))
+                if rec.get("role") != PRIOR_ROLE:
+                    self.on_row(row_from_record(rec, self.model, self.priority, self.out))
         if self.on_progress is not None:
-            self.on_progress(ScreenProgress(len(self.files) - len(self.pending) + self.processed,
+            self.on_progress(ScreenProgress(len(self.files) - len(self.pending) + self.processed
+                                            + self.dropped,
                                             len(self.files), self.processed,
                                             time.monotonic() - self.started, dict(self.counts)))
         if time.monotonic() - self.last_rebuild > self.rebuild_every_s:
@@ -206,7 +229,7 @@ class ScreeningRun:
                "thumb": (f"{THUMBS}/{file_id(item.path)}.jpg"
                          if thumb and o.thumb is not None else None),
                "cam": None, "cam_finding": None, "error_type": o.error_type, "ood_score": None,
-               "decode_s": round(o.decode_s, 4)}
+               "decode_s": round(o.decode_s, 4), **self.identities.record_fields(item, o)}
         if self.include_phi:
             rec["phi"] = o.phi or {}
         return rec
@@ -223,10 +246,14 @@ class ScreeningRun:
             rec.update(status=Status.NOT_ANALYSED.value, reason="; ".join(prediction.reasons))
             return rec
         rec["probabilities"] = [round(float(p), 6) for p in prediction.probabilities]
+        if (rec.get("identity") or {}).get("patient"):  # it may be a prior: keep its CAMs
+            rec[GRID_FIELD] = grid_record(prediction)
         top = prediction.top  # never a "normal" output: normal is no finding, it has no heat map
         finding = (self.priority if self.priority in self.model.labels
                    else top.label if top is not None else None)
-        if o.thumb is not None and finding is not None:
+        # a --priors file is no row: its heat map is drawn for the finding of the row it is
+        # the prior of (prior_heatmaps), not for its own
+        if o.thumb is not None and finding is not None and not item.prior:
             rgb = compose_overlay(o.thumb, prediction.cam(finding), prediction.crop_box,
                                   prediction.image_shape, threshold=CAM_THRESHOLD,
                                   opacity=CAM_OPACITY)
@@ -247,6 +274,7 @@ class ScreeningRun:
         wanted = {str(f.path) for f in self.files}
         rows = worklist([r for p, r in content.records.items() if p in wanted], self.model,
                         self.priority, self.out)
+        draw_missing((r.prior.heatmap for r in rows if r.prior is not None), self.out)
         write_atomic(self.out / CSV_NAME, csv_text(rows, self.model.labels, self.include_phi))
         elapsed = time.monotonic() - self.started
         rate = self.processed / elapsed if elapsed > 0 else 0.0

@@ -81,6 +81,21 @@ def test_screen_follow_ups_in_order_with_deltas(dataset, tiny_model, tmp_path, c
             assert float(rows[name][f"delta_{label}"]) == pytest.approx(
                 probs[name][label] - probs[prior][label], abs=3e-6)
     assert "4242" not in (out / "results.csv").read_text()
+    html = (out / "report.html").read_text()
+    # the caption of a follow-up's prior: no date, the count of follow-ups between
+    assert html.count("prior: 1 follow-up earlier<") == 2
+    assert "follow-up 1 ·" not in html  # the follow-up number itself: --include-phi only
+
+
+def test_screen_caption_with_phi(dataset, tiny_model, tmp_path, capsys) -> None:
+    out = tmp_path / "out"
+    assert main(["screen", str(dataset), "--out", str(out), "--workers", "2", "--include-phi",
+                 "--model", str(tiny_model)]) == 0
+    capsys.readouterr()
+    html = (out / "report.html").read_text()
+    assert "prior: follow-up 1 · 1 follow-up earlier<" in html  # 00000075's prior
+    assert "prior: follow-up 0 · 1 follow-up earlier<" in html  # 00000129's
+    assert "; heat" not in html
 
 
 def test_prior_that_cannot_be_read(dataset, tiny_model, tmp_path, capsys) -> None:

@@ -16,6 +16,7 @@ import pytest
 from PIL import Image as PILImage
 
 from chexnet.inference import Engine, load_image
+from chexnet.inference.priors.keys import KEY_FILE
 from chexnet.inference.scoring.ood import NO_OOD_WARNING
 from chexnet.inference.screen.journal import JOURNAL_NAME, read_journal
 from chexnet.inference.screen.pipeline import (
@@ -152,6 +153,8 @@ def test_priority_by_one_finding_and_read_worklist(clean_run):
 
 def test_cancel_then_resume_gives_the_clean_csv(folder, clean_run, tiny_model, tmp_path):
     clean_out, _, _ = clean_run
+    # patient keys are salted per output folder: with the clean run's salt, the same bytes
+    shutil.copy(clean_out / KEY_FILE, tmp_path / KEY_FILE)
     cancel = threading.Event()
     first = screen([folder], tmp_path, model=tiny_model, device="cpu", workers=2,
                    batch_size=2, on_row=lambda row: cancel.set(), cancel=cancel)

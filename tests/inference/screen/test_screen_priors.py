@@ -18,7 +18,7 @@ from chexnet.inference.screen.journal import JOURNAL_NAME, read_journal
 from chexnet.inference.screen.pipeline import CSV_NAME, read_worklist, screen
 from chexnet.inference.screen.report import REPORT_NAME
 from chexnet.inference.screen.run import file_id
-from tests.inference.screen.prior_studies import rg1_study
+from tests.inference.screen.prior_studies import check_prior_heatmap, rg1_study
 from tests.tiny_model import build_tiny_package, tiny_card
 
 
@@ -100,7 +100,10 @@ def test_only_the_runs_patients_priors_are_scored(studies, run) -> None:
     for name in ("stranger.dcm", "issuer_b.dcm"):
         assert not any(t.startswith(file_id(studies / "old" / name)) for t in thumbs)
     assert f"{file_id(studies / 'old' / 'y2019.dcm')}.jpg" in thumbs
-    assert len(thumbs) == 8  # 4 images x (grey, heat map)
+    # 4 grey thumbnails, the rows' 2 heat maps, now.dcm's prior's heat map of now's finding
+    # (a --priors file gets no heat map of its own finding: it is no row)
+    assert len(thumbs) == 7
+    assert sum(t.endswith("_prior.jpg") for t in thumbs) == 1
 
 
 def test_no_phi_in_outputs(run) -> None:
@@ -112,10 +115,12 @@ def test_no_phi_in_outputs(run) -> None:
     assert "prior_date" not in (out / CSV_NAME).read_text()
 
 
-def test_report_shows_the_prior_images(run) -> None:
+def test_report_shows_the_prior_images(studies, model, run) -> None:
     out, _ = run
     html = (out / REPORT_NAME).read_text()
-    assert "491 days earlier" in html
+    assert "prior: 491 days earlier<" in html  # no date without --include-phi
+    # a --priors file's heat map, drawn for the row's finding from its journaled CAM grid
+    check_prior_heatmap(out, model[0], studies / "in" / "now.dcm", studies / "old" / "y2019.dcm")
     assert html.count('alt="prior') == 2  # the prior's thumbnail and heat map, for now.dcm
     assert "no prior: no earlier study of this patient" in html
 
@@ -128,6 +133,8 @@ def test_include_phi_shows_the_date_and_resume_keeps_keys(studies, model, tmp_pa
     first = read_csv(tmp_path / CSV_NAME)["now.dcm"]
     assert (tmp_path / KEY_FILE).stat().st_mode & 0o077 == 0
     assert first["prior_date"] == "2019-03-04"
+    html = (tmp_path / REPORT_NAME).read_text()
+    assert "prior: 2019-03-04 · 491 days earlier" in html
     again = screen([studies / "in"], tmp_path, **kwargs)  # resumes, adds other.dcm
     assert again.resumed == 1
     rows = read_csv(tmp_path / CSV_NAME)
