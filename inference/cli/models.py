@@ -1,4 +1,5 @@
-"""``chexnet models``: list, add and remove model packages."""
+"""``chexnet models``: list, add and remove model packages; ``get`` public weights
+(:mod:`.models_get`)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ from chexnet.inference.cli.common import (
     EXIT_OK,
     UsageError,
 )
+from chexnet.inference.cli.models_get import register_get
 from chexnet.inference.package.install import add_package, remove_package
 from chexnet.inference.package.lookup import default_model_name, list_models, set_default_model
 from chexnet.inference.package.registry import user_models_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    m = sub.add_parser("models", help="list, add or remove model packages",
+    m = sub.add_parser("models", help="list, add, remove or get (download) model packages",
                        description="Model packages: the bundled ones and the user's own, kept in "
                                    f"{user_models_dir()} (set CHEXNET_HOME to move it; packages "
                                    "go in its models/ folder). Without a subcommand: list.")
@@ -48,6 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     default.add_argument("--clear", action="store_true",
                          help="forget your default: the bundled model is used again")
     default.set_defaults(func=cmd_models_default)
+    register_get(msub)
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:

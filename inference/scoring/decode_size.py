@@ -24,6 +24,7 @@ from chexnet.inference.preprocessing import (
     resample,
     resize_and_crop,
     resized_shape,
+    square_box,
 )
 
 #: A reduced decode keeps at least this many times the model's resize side (see above).
@@ -47,6 +48,11 @@ def model_crop(image: Image, spec: PreprocessSpec) -> tuple[np.ndarray, CropBox]
     if not image.is_reduced or image.full_shape is None:
         return resize_and_crop(display, spec)
     full_h, full_w = image.full_shape
+    if spec.crop == "centre-square":  # torchxrayvision's square, found on the full geometry
+        scale = image.decode_scale
+        x0, y0, x1, y1 = (v / scale for v in square_box((full_h, full_w)))
+        crop = resample(display, (spec.size, spec.size), spec.interpolation, box=(x0, y0, x1, y1))
+        return crop, CropBox(x0, y0, x1, y1)
     new_h, new_w = resized_shape((full_h, full_w), spec.resize)
     top = round((new_h - spec.size) / 2.0)
     left = round((new_w - spec.size) / 2.0)

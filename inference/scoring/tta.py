@@ -6,6 +6,7 @@ Two modes beside ``none`` (the single centre crop of ``preprocessing.preprocess`
   of the image resized so its shorter side is :func:`tta_resize` pixels. This is the second
   seed paper's "5-patch testing" (224 patches of a 256 image, after AlexNet) and torchvision's
   ``FiveCrop``.
+  (For a ``centre-square`` card the crops are cut the same way, from the resized whole image.)
 - ``ten-crop``: the same five plus their horizontal flips: torchvision's ``TenCrop``, which the
   best-known CheXNet reimplementation (arnoweng/CheXNet: ``Resize(256)``, ``TenCrop(224)``)
   uses at test time.
@@ -32,6 +33,7 @@ from chexnet.inference.preprocessing import (
     PreprocessSpec,
     normalise,
     resample,
+    resize_and_crop,
     resized_shape,
 )
 
@@ -104,6 +106,9 @@ def tta_crops(display_u8: np.ndarray, spec: PreprocessSpec, mode: str) -> TtaCro
     if display_u8.ndim != 2 or display_u8.dtype != np.uint8:
         raise ValueError(f"expected a 2-D uint8 image, got {display_u8.dtype} {display_u8.shape}")
     h, w = display_u8.shape
+    if mode == "none" and spec.crop != "resize-centre-crop":  # e.g. torchxrayvision's square
+        crop, box = resize_and_crop(display_u8, spec)
+        return TtaCrops(crop[None], (Crop(0, 0),), (spec.size, spec.size), box)
     frame = resized_shape((h, w), spec.resize if mode == "none" else tta_resize(spec))
     crops = crop_plan(frame, spec.size, mode)
     sy, sx = h / frame[0], w / frame[1]

@@ -12,30 +12,35 @@ from pathlib import Path
 
 from chexnet.inference.cli.common import UsageError
 from chexnet.training.package.formats import FORMATS, TORCHVISION_ARCHS
+from chexnet.training.package.sources.xrv_releases import RELEASES
 
 EPILOG = """\
 formats:
   arnoweng           arnoweng/CheXNet's model.pth.tar ({"state_dict": ...}, DataParallel
-                     DenseNet-121, 14 ChestX-ray14 labels; the source used Resize 256 +
-                     TenCrop 224, the package uses the single centre crop)
+                     DenseNet-121, 14 ChestX-ray14 labels); scored as the source does:
+                     Resize 256 + TenCrop 224, averaged (card tta: ten-crop)
   reproduce-chexnet  reproduce-chexnet's `checkpoint` (a whole pickled torchvision DenseNet-121,
-                     read with a restricted unpickler that admits only torchvision/torch.nn
-                     layer classes)
-  torchxrayvision    a torchxrayvision DenseNet-121 state dict (1 channel, 18 outputs,
-                     op_threshs); --labels (18 entries, empty = unused output) picks outputs
+                     legacy or zip format; Resize 224 + CenterCrop 224, no TTA)
+  torchxrayvision    a torchxrayvision DenseNet-121 release file (a whole pickled model) or
+                     state dict: 1 channel in [-1024, 1024], centred square crop, skimage's
+                     anti-aliased resize to 224. Labels and op_threshs come from the release
+                     (--variant, or found from the file name); outputs the release did not
+                     train are dropped. --labels (18 entries, empty = unused output) overrides
   torchvision        a plain torchvision densenet121/resnet101 state dict (--arch) whose last
                      layer has one output per --labels entry
 
-Files are only ever read with torch.load(weights_only=True): a file that needs unpickling of
-anything else is refused (unpickling can run arbitrary code). The package is reloaded in ONNX
-Runtime and compared with torch; import fails unless max |probs difference| <= 1e-4.
-Packages are marked demo unless --no-demo.
+Files are only read with restricted unpicklers (torch.load(weights_only=True) for zip files,
+chexnet's own for torch's legacy format): a file that needs unpickling anything beyond tensors
+and layer classes (read as inert stand-ins) is refused (unpickling can run arbitrary code).
+The package is reloaded in ONNX Runtime and compared with torch; import fails unless
+max |probs difference| <= 1e-4. Packages are marked demo unless --no-demo.
 
 examples:
   chexnet import model.pth.tar --format arnoweng --out chexnet-arnoweng.onnx
-  chexnet import densenet121-res224-nih.pt --format torchxrayvision --out xrv-nih.onnx \\
-      --labels "Atelectasis,Consolidation,Infiltration,Pneumothorax,Edema,Emphysema,Fibrosis,\\
-Effusion,Pneumonia,Pleural_Thickening,Cardiomegaly,Nodule,Mass,Hernia,,,,"
+  chexnet import nih-densenet121-d121-tw-lr001-rot45-tr15-sc15-seed0-best.pt \\
+      --format torchxrayvision --out xrv-nih.onnx
+  chexnet import weights.pt --format torchxrayvision --variant densenet121-res224-chex \\
+      --out xrv-chex.onnx
   chexnet import weights.pt --format torchvision --arch resnet101 --labels A,B,C --out m.onnx
 """
 
@@ -69,6 +74,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="backbone for --format torchvision (default densenet121). VGG-16 "
                         "cannot be imported: its classifier is not the global average pooling "
                         "+ linear head that class activation maps need")
+    p.add_argument("--variant", choices=tuple(RELEASES), metavar="WEIGHTS",
+                   help="torchxrayvision release (its weights name: " + ", ".join(RELEASES)
+                   + "); default: found from the file name")
     p.add_argument("--name", help="package name (default imported-<format>)")
     p.add_argument("--version", default="imported", help="package version (default imported)")
     p.add_argument("--description", default="", help="free text prepended to the card's")
@@ -93,13 +101,14 @@ def run(args: argparse.Namespace) -> int:
         labels = tuple(s.strip() for s in args.labels.split(","))
     opts = ImportOptions(fmt=args.fmt, labels=labels, arch=args.arch, name=args.name,
                          version=args.version, demo=not args.no_demo,
-                         description=args.description)
+                         description=args.description, variant=args.variant)
     try:
         report, card = import_weights(args.source, args.out, opts)
     except (FileNotFoundError, ValueError, ExportMismatchError) as err:
         raise UsageError(str(err)) from err
     print(f"wrote {report.path}: {card.name} {card.version} from {args.source.name} "
-          f"({args.fmt}), {plural(len(card.labels), 'label')}, demo={card.demo}; ONNX Runtime "
+          f"({args.fmt}), {plural(len(card.labels), 'label')}, tta {card.tta}, demo={card.demo}; "
+          "ONNX Runtime "
           "vs torch: "
           f"max |probs diff| {report.max_abs_diff_probs:.1e} (limit 1e-4)")
     return 0

@@ -1,9 +1,12 @@
 """Reading untrusted torch checkpoints without running their code.
 
-Files are read with ``torch.load(weights_only=True)`` only: the whole-model formats admit a short
-list of torchvision/torch.nn classes through ``torch.serialization.safe_globals`` and nothing
-else, so a checkpoint that wants anything more (a malicious ``__reduce__`` calling ``os.system``,
-say) is refused, never unpickled.
+Zip-format files (torch >= 1.6) are read with ``torch.load(weights_only=True)`` only: the
+whole-model formats admit a short list of torchvision/torch.nn classes through
+``torch.serialization.safe_globals`` and nothing else. Legacy-format files (torch < 1.6: every
+torchxrayvision release, the 2017/2018 CheXNet checkpoints) go through
+:mod:`.legacy_pickle`'s restricted unpickler, because torch's refuses their whole pickled
+models. Either way a checkpoint that wants anything more (a malicious ``__reduce__`` calling
+``os.system``, say) is refused, never unpickled.
 """
 
 from __future__ import annotations
@@ -18,6 +21,13 @@ from pathlib import Path
 import torch
 from torch import nn
 from torchvision.models import densenet as tv_densenet
+
+from chexnet.training.package.legacy_pickle import (
+    LegacyFormatError,
+    UnsafeCheckpointError,
+    is_legacy_checkpoint,
+    load_legacy,
+)
 
 #: The classes a reproduce-chexnet ``checkpoint`` (a whole pickled torchvision DenseNet-121 with
 #: a Linear+Sigmoid classifier) needs beyond torch's default weights-only allow-list.
@@ -47,10 +57,6 @@ class ImportFormatError(ValueError):
     """The file is not what ``--format`` says (keys, shapes, label count)."""
 
 
-class UnsafeCheckpointError(ValueError):
-    """Loading the file would need unpickling something outside the allow-list."""
-
-
 _WEB_PAGE = ("a web page (HTML), not weights: the download saved a login, warning or error page "
              "instead of the file; download the file itself")
 #: What a file is, by its first bytes, when it is plainly not a ``torch.save`` checkpoint, and
@@ -58,6 +64,8 @@ _WEB_PAGE = ("a web page (HTML), not weights: the download saved a login, warnin
 _NOT_A_CHECKPOINT = (
     (b"<!doctype html", _WEB_PAGE), (b"<html", _WEB_PAGE),
     (b"\x89hdf", "an HDF5 file (Keras/TensorFlow weights); chexnet import reads PyTorch weights"),
+    (b"\x89png", "a PNG image, not weights: give the .pth/.pt/.pth.tar weights file"),
+    (b"\xff\xd8\xff", "a JPEG image, not weights: give the .pth/.pt/.pth.tar weights file"),
     (b"\x1f\x8b", "gzip-compressed: unpack it first (gunzip, or tar xzf for a .tar.gz) and "
                   "import the file inside"),
 )
@@ -67,7 +75,7 @@ def describe_non_checkpoint(path: Path) -> str | None:
     """What ``path`` is and what to do, from its first bytes, when it is plainly not a torch
     checkpoint (empty, a web page, HDF5, gzip, safetensors, ONNX); None when it may be one."""
     with open(path, "rb") as fh:
-        head = fh.read(64)
+        head = fh.read(132)
     if not head:
         return "an empty file (a failed download?): download it again"
     lowered = head.lstrip().lower()
@@ -77,6 +85,8 @@ def describe_non_checkpoint(path: Path) -> str | None:
     if len(head) > 9 and head[8:10] == b'{"' and int.from_bytes(head[:8], "little") > 1:
         return ("a safetensors file; chexnet import reads torch.save files: convert it with "
                 "safetensors.torch.load_file and torch.save")
+    if len(head) >= 132 and head[128:132] == b"DICM":
+        return "a DICOM file, not weights: give the .pth/.pt/.pth.tar weights file"
     if path.suffix.lower() == ".onnx":
         return ("an ONNX model, which is a model package already: register it with `chexnet "
                 "models add` instead")
@@ -94,9 +104,18 @@ def _not_a_checkpoint(path: Path) -> ImportFormatError:
 
 
 def safe_torch_load(path: Path, allowed: tuple = ()) -> object:
-    """``torch.load(weights_only=True)``, admitting only ``allowed`` beyond torch's defaults."""
+    """The object in checkpoint ``path``, unpickled without running code: a legacy-format file
+    through :func:`~.legacy_pickle.load_legacy` (whole models as inert stubs), a zip file through
+    ``torch.load(weights_only=True)`` admitting only ``allowed`` beyond torch's defaults."""
     if describe_non_checkpoint(path) is not None:
         raise _not_a_checkpoint(path)
+    if not zipfile.is_zipfile(path) and is_legacy_checkpoint(path):
+        try:
+            return load_legacy(path)
+        except UnsafeCheckpointError as err:
+            raise _refused(path, str(err), allowed) from None
+        except LegacyFormatError:
+            raise _not_a_checkpoint(path) from None
     try:
         with torch.serialization.safe_globals(list(allowed)), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r"Detected pickle protocol")
@@ -109,17 +128,20 @@ def safe_torch_load(path: Path, allowed: tuple = ()) -> object:
         found = m.group(1) if m else _first_foreign_global(path)
         if found is None and not _is_pickle(path):
             raise _not_a_checkpoint(path) from None
-        what = found or "an object outside the allow-list"
-        hint = (" (a whole pickled torchvision model: if it is reproduce-chexnet's `checkpoint`, "
-                "use --format reproduce-chexnet)"
-                if what.startswith("torchvision.") and not allowed else "")
-        raise UnsafeCheckpointError(
-            f"{path}: refused: loading it would unpickle {what}{hint}, and unpickling can run "
-            "arbitrary code. Convert it by hand: load it yourself in a sandbox you trust, "
-            "torch.save(model.state_dict(), 'weights.pt'), then `chexnet import weights.pt "
-            "--format torchvision --labels ...`") from None
+        raise _refused(path, found or "an object outside the allow-list", allowed) from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError):
         raise _not_a_checkpoint(path) from None
+
+
+def _refused(path: Path, what: str, allowed: tuple) -> UnsafeCheckpointError:
+    hint = (" (a whole pickled torchvision model: if it is reproduce-chexnet's `checkpoint`, "
+            "use --format reproduce-chexnet)"
+            if what.startswith("torchvision.") and not allowed else "")
+    return UnsafeCheckpointError(
+        f"{path}: refused: loading it would unpickle {what}{hint}, and unpickling can run "
+        "arbitrary code. Convert it by hand: load it yourself in a sandbox you trust, "
+        "torch.save(model.state_dict(), 'weights.pt'), then `chexnet import weights.pt "
+        "--format torchvision --labels ...`")
 
 
 def _is_pickle(path: Path) -> bool:
@@ -165,9 +187,10 @@ def _first_foreign_global(path: Path) -> str | None:
     return None
 
 
-def module_state(module: nn.Module) -> dict[str, torch.Tensor]:
+def module_state(module: object) -> dict[str, torch.Tensor]:
     """Parameters and buffers of an unpickled module tree, walked through ``__dict__`` (works
-    for modules pickled by old torch versions whose hooks/attributes differ)."""
+    for modules pickled by old torch versions whose hooks/attributes differ, and for
+    :class:`~.legacy_pickle.ModuleStub` trees)."""
     out: dict[str, torch.Tensor] = {}
 
     def walk(mod: object, prefix: str) -> None:

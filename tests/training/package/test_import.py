@@ -25,27 +25,14 @@ from chexnet.training.package.importers import (  # noqa: E402
     ImportOptions,
     convert,
 )
+from tests.training.package.source_models import (  # noqa: E402
+    arnoweng_checkpoint,
+    chexnet_densenet,
+    perturb,
+)
 
 nn = torch.nn
 XRV_USED = tuple(lb if i % 4 else "" for i, lb in enumerate(XRV_PATHOLOGIES))  # 5 unused
-
-
-def _perturb(net: nn.Module, seed: int) -> nn.Module:
-    """Random BN statistics/affine so that a mis-mapped BN key changes the outputs."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                n = m.num_features
-                m.running_mean.copy_(0.1 * torch.randn(n, generator=g))
-                m.running_var.copy_(0.5 + torch.rand(n, generator=g))
-                m.weight.copy_(0.8 + 0.4 * torch.rand(n, generator=g))
-                m.bias.copy_(0.1 * torch.randn(n, generator=g))
-    return net.eval()
-
-
-def _old_style(key: str) -> str:
-    return re.sub(r"(denselayer\d+\.(?:norm|relu|conv))([12])\.", r"\1.\2.", key)
 
 
 def _sha(path) -> str:
@@ -63,19 +50,13 @@ def _import(args: list[str]) -> int:
 @pytest.fixture(scope="module")
 def chexnet_net():
     """A CheXNet-shaped DenseNet-121: classifier Sequential(Linear(1024, 14), Sigmoid())."""
-    torch.manual_seed(0)
-    net = torchvision.models.densenet121(weights=None)
-    net.classifier = nn.Sequential(nn.Linear(1024, 14), nn.Sigmoid())
-    return _perturb(net, 0)
+    return chexnet_densenet(0)
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory, chexnet_net):
     d = tmp_path_factory.mktemp("sources")
-    sd = chexnet_net.state_dict()
-    arno = {"module.densenet121." + _old_style(k): v for k, v in sd.items()}
-    torch.save({"epoch": 5, "arch": "densenet121", "best_loss": 0.14, "state_dict": arno,
-                "optimizer": {"state": {}, "param_groups": [{"lr": 1e-3}]}}, d / "model.pth.tar")
+    torch.save(arnoweng_checkpoint(chexnet_net), d / "model.pth.tar")
     torch.save({"model": chexnet_net, "best_loss": 0.14, "epoch": 5,
                 "rng_state": torch.get_rng_state(), "LR": 1e-4}, d / "checkpoint")
     return d
@@ -101,6 +82,7 @@ def test_arnoweng_matches_torch_and_card(packages, files, chexnet_net):
     assert card.labels == CHESTXRAY14_LABELS
     assert (card.preprocess.size, card.preprocess.resize, card.preprocess.channels) == (224, 256, 3)
     assert "ten" in card.description.lower()
+    assert card.tta == "ten-crop"  # scored as the source's test script scores
     assert "arnoweng" in card.description
     assert card.thresholds == dict.fromkeys(CHESTXRAY14_LABELS, 0.5)
     assert card.threshold_rule == "not provided by the source: 0.5"
@@ -122,6 +104,7 @@ def test_reproduce_chexnet_matches_torch_and_card(packages, files, chexnet_net):
     assert (card.name, card.version, card.demo) == ("repro", "7", False)
     assert card.labels == CHESTXRAY14_LABELS
     assert (card.preprocess.size, card.preprocess.resize) == (224, 224)
+    assert card.tta == "none"
     assert card.extra["source_sha256"] == _sha(files / "checkpoint")
     assert card.extra["source_file"] == "checkpoint"
 
@@ -130,7 +113,7 @@ def test_torchxrayvision_keeps_used_outputs_and_op_threshs(tmp_path):
     torch.manual_seed(1)
     net = torchvision.models.densenet121(weights=None, num_classes=18)
     net.features.conv0 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
-    _perturb(net, 1)
+    perturb(net, 1)
     op = torch.rand(18, dtype=torch.float64) * 0.5 + 0.05
     op[0] = float("nan")  # an unused output's NaN: dropped with the output
     op[5] = float("nan")  # a used output without an operating point: no threshold, 0.5
@@ -173,7 +156,7 @@ def test_torchxrayvision_whole_pickled_model(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "torchxrayvision", parent)
     monkeypatch.setitem(sys.modules, fake.__name__, fake)
     torch.manual_seed(3)
-    tv = _perturb(torchvision.models.densenet121(weights=None, num_classes=18), 3)
+    tv = perturb(torchvision.models.densenet121(weights=None, num_classes=18), 3)
     whole = DenseNet()
     whole.features = tv.features
     whole.features.conv0 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
@@ -212,7 +195,7 @@ def test_torchvision_densenet_and_resnet(tmp_path, chexnet_net):
 
     # ResNet-101: conversion only (the export path is the one tested above).
     torch.manual_seed(2)
-    res = _perturb(torchvision.models.resnet101(weights=None, num_classes=3), 2)
+    res = perturb(torchvision.models.resnet101(weights=None, num_classes=3), 2)
     torch.save(res.state_dict(), tmp_path / "r101.pt")
     model, card = convert(tmp_path / "r101.pt", ImportOptions(
         fmt="torchvision", arch="resnet101", labels=("a", "b", "c")))
