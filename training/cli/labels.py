@@ -17,16 +17,37 @@ if TYPE_CHECKING:  # an annotation only: the module itself loads when the comman
     from chexnet.training.reports.mining import Mining
 
 EPILOG = """\
-Step 1 clusters the report clauses (the hospital CAD paper's method): each report's diagnosis is
-split into clauses on Chinese and Western punctuation (。；，、：.;,:!?), digits are removed,
-identical clauses are counted once, the distinct clauses are compared by normalised edit
-distance (rapidfuzz) and grouped by k-medoids (FasterPAM; k given, or the k in --k-range with the
-best silhouette). It writes into --out:
+--auto labels every report in one step, by mention-level assertion: the report is cut into
+sentences that keep lists together, the findings are found by a vocabulary (the 14 ChestX-ray14
+labels and `normal`, English and Chinese terms; --vocabulary FILE adds a hospital's own: a CSV
+with columns label,term[,regex]), and each mention is present, absent or uncertain by
+NegEx/ConText-style cues and their scope ("no A, B or C", "cannot exclude", 未见, 不除外, "but"
+ends a scope). It writes into --out:
+  labels.csv             path[, patient_id], one column per label: 1 present, 0 absent or not
+                         named, -1 uncertain (--uncertain as-positive|as-negative writes 1|0);
+                         `normal` is 1 when no finding is present or uncertain
+  unlabelled.csv         reports that name nothing the vocabulary knows (unknown, not normal)
+  unmatched_clauses.csv  clusters of the sentences the vocabulary did not cover, largest first:
+                         read it to find words to add with --vocabulary
+chexnet-train reads the -1 values with --uncertain ignore|ones|zeros (default ignore).
+
+Step 1 clusters the report clauses (the hospital CAD paper's method, made assertion-aware):
+each report's diagnosis is split into sentences (。；.;!? and line breaks) and then at commas,
+except inside an open negation ("No consolidation, effusion or pneumothorax" stays whole; a
+Chinese ，always splits), digits are removed and anonymisation tokens (XXXX, ___, [**...**])
+masked; identical clauses are counted once; each clause falls into an assertion group (finding,
+uncertain, negated, normal, other: by the --auto vocabulary and cues) and the clauses of each
+group are compared by normalised edit distance (rapidfuzz) and grouped by k-medoids (FasterPAM;
+k given and shared out over the groups, or searched in each group's share of --k-range by
+silhouette, warm-started), so negated and positive clauses never share a cluster. It writes
+into --out:
   clusters.csv     the paper's Table I: medoid clause, size, images covered and their share,
                    "single" (images where it is the only cluster), cumulative share, examples
-  label_map.csv    one row per cluster; EDIT its `label` column (pre-filled with a suggestion
-                   where one is found; clusters given the same label merge) and its `ignore`
-                   column (1 = leave the cluster out; an empty label is also left out)
+  label_map.csv    one row per cluster with its assertion group; EDIT its `label` column
+                   (pre-filled with a suggestion from the vocabulary: the finding of a
+                   `finding` cluster, `normal` for `negated`/`normal` ones, none for
+                   `uncertain`; clusters given the same label merge) and its `ignore` column
+                   (1 = leave the cluster out; an empty label is also left out)
   clauses.csv      every distinct clause with its count and cluster
   clustering.json  k, silhouettes, medoids, the reports file's sha256
 and prints the largest --top clusters and the share of images they cover together. The CSVs are
@@ -50,6 +71,8 @@ SOPInstanceUID with --images DIR in step 2); a diagnosis (or report) column; opt
 and patient_id columns. UTF-8 or GB18030 (--encoding for others).
 
 examples:
+  chexnet labels-from-reports reports.csv --out labels/ --auto
+  chexnet labels-from-reports reports.csv --out labels/ --auto --vocabulary our_words.csv
   chexnet labels-from-reports reports.csv --out labels/                  # k by silhouette, 5:40
   chexnet labels-from-reports reports.csv --out labels/ --k 12 --top 10 --min-size 100
   # edit labels/label_map.csv, then:
@@ -97,20 +120,36 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--apply-map", type=Path, metavar="MAP",
                    help="step 2: the edited label_map.csv -> DIR/labels.csv")
     p.add_argument("--images", type=Path, metavar="DIR",
-                   help="step 2 with a SOPInstanceUID column: folder of the DICOMs")
+                   help="step 2 or --auto with a SOPInstanceUID column: folder of the DICOMs")
+    p.add_argument("--auto", action="store_true",
+                   help="one step: labels by mention-level assertion (see below)")
+    p.add_argument("--vocabulary", type=Path, metavar="FILE",
+                   help="CSV (label,term[,regex]) adding terms to the built-in vocabulary")
+    p.add_argument("--uncertain", choices=("keep", "as-positive", "as-negative"),
+                   default="keep", help="--auto: write uncertain findings as -1 (keep, "
+                                        "default), 1 or 0")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     reports = read_reports(args.reports, args.encoding, args.text_column)
+    if args.auto and args.apply_map is not None:
+        raise UsageError("--auto labels the reports in one step; --apply-map is step 2 of the "
+                         "clustering workflow: give one of them")
+    if reports.ref_kind == "uid" and args.images is None and (args.auto or args.apply_map):
+        raise UsageError(f"{reports.source} names images by SOPInstanceUID: give the DICOM "
+                         "folder with --images DIR")
+    if args.auto:
+        return _auto(args, reports)
     if args.apply_map is not None:
         return _apply(args, reports)
     # Imported here, not at the top: `chexnet` registers this command on every run, and the
     # clustering's rapidfuzz and kmedoids (the train extra) must load only when it runs.
+    from chexnet.training.reports.findings import load_vocabulary
     from chexnet.training.reports.mining import mine_clusters, write_clusters
 
     m = mine_clusters(reports, args.k, args.k_range, args.max_unique, args.seed,
-                      args.select_unique)
+                      args.select_unique, load_vocabulary(args.vocabulary))
     write_clusters(m, args.out, args.min_size)
     _print_clusters(args, m)
     return 0
@@ -158,10 +197,10 @@ def _apply(args: argparse.Namespace, reports: ReportTable) -> int:
     if not clusters.made_from(reports):
         print(f"note: {reports.source} differs from the file step 1 clustered; clauses step 1 "
               "did not see join their nearest medoid")
-    if reports.ref_kind == "uid" and args.images is None:
-        raise UsageError(f"{reports.source} names images by SOPInstanceUID: give the DICOM "
-                         "folder with --images DIR")
-    result, written = label_reports(reports, clusters, args.apply_map, args.out, args.images)
+    from chexnet.training.reports.findings import load_vocabulary
+
+    result, written = label_reports(reports, clusters, args.apply_map, args.out, args.images,
+                                    load_vocabulary(args.vocabulary))
     print(f"{len(result.paths)} of {len(reports)} images labelled with {len(result.labels)} "
           f"labels; {len(result.unlabelled)} left out (see {written['unlabelled.csv']})")
     if result.unseen_clauses:
@@ -175,5 +214,27 @@ def _apply(args: argparse.Namespace, reports: ReportTable) -> int:
     if not reports.has_patients:
         print("  no patient column: chexnet-train will treat each image as its own patient "
               "(add patient_id to split by patient)")
+    print(f"wrote {written['labels.csv']}")
+    return 0
+
+
+def _auto(args: argparse.Namespace, reports: ReportTable) -> int:
+    from chexnet.training.reports.auto import auto_label, value_counts, write_auto
+    from chexnet.training.reports.findings import load_vocabulary
+
+    vocab = load_vocabulary(args.vocabulary)
+    result = auto_label(reports, vocab, args.out, args.uncertain, args.images)
+    written = write_auto(result, args.out, reports.has_patients, args.seed)
+    images = result.images
+    print(f"{len(images.paths)} of {len(reports)} reports labelled with {len(images.labels)} "
+          f"labels ({len(vocab.terms)} vocabulary terms); {len(images.unlabelled)} name "
+          f"nothing the vocabulary knows (see {written['unlabelled.csv']})")
+    how = {"keep": "kept as -1", "as-positive": "written as 1", "as-negative": "written as 0"}
+    print(f"  {result.uncertain} uncertain label values, {how[args.uncertain]}")
+    print("  label  present  uncertain  absent")
+    for label, pos, unc, neg in value_counts(result):
+        print(f"  {label}  {pos}  {unc}  {neg}")
+    print(f"  {len(result.unmatched)} distinct sentences named no vocabulary term: "
+          f"{written['unmatched_clauses.csv']} clusters them, largest first")
     print(f"wrote {written['labels.csv']}")
     return 0

@@ -5,7 +5,9 @@ NIH: ``Image Index``, ``Finding Labels`` (pipe-separated, or ``No Finding``), ``
 other columns are ignored, so the full release file and the four-column sample both read.
 Generic: the first column is the image path (relative to the CSV's folder, or absolute), an
 optional ``patient_id`` column, an optional ``split`` column (train/val/test), and every other
-column is a label holding 0 or 1.
+column is a label holding 0 or 1, or -1 for "uncertain" (``chexnet labels-from-reports --auto``
+writes it; :mod:`.uncertain` holds what training does with it). A file with -1 values reads into
+an int8 ``y``; one without keeps uint8.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ class LabelTable:
     ids: tuple[str, ...]
     patients: tuple[str, ...]
     labels: tuple[str, ...]
-    y: np.ndarray  # uint8 [N, C]
+    y: np.ndarray  # uint8 [N, C]; int8 when the generic CSV has -1 (uncertain) values
     source: Path
     paths: tuple[Path | None, ...] = ()
     split: tuple[str, ...] = ()  # the generic CSV's split column, when it has one
@@ -128,11 +130,11 @@ def read_generic_csv(path: str | Path, labels: tuple[str, ...] | None = None) ->
         try:
             values = [int(rec[pos[c]]) for c in columns]
         except (ValueError, IndexError):
-            raise LabelFileError(path, f"line {line_no}: label values must be 0 or 1",
-                                 "fix the row or remove it") from None
-        if any(v not in (0, 1) for v in values):
-            raise LabelFileError(path, f"line {line_no}: label values must be 0 or 1",
-                                 "fix the row or remove it")
+            raise LabelFileError(path, f"line {line_no}: label values must be 0 or 1 (-1: "
+                                 "uncertain)", "fix the row or remove it") from None
+        if any(v not in (0, 1, -1) for v in values):
+            raise LabelFileError(path, f"line {line_no}: label values must be 0 or 1 (-1: "
+                                 "uncertain)", "fix the row or remove it")
         name = rec[0].strip()
         ids.append(name)
         patients.append(rec[pat].strip() if pat is not None else name)
@@ -143,8 +145,10 @@ def read_generic_csv(path: str | Path, labels: tuple[str, ...] | None = None) ->
         paths.append(p if p.is_absolute() else path.parent / p)
     if not ids:
         raise LabelFileError(path, "no rows", "the label file lists no images")
+    y = np.asarray(rows, dtype=np.int8)
     return LabelTable(tuple(ids), tuple(patients), tuple(columns),
-                      np.asarray(rows, dtype=np.uint8), path, tuple(paths), tuple(split))
+                      y if (y < 0).any() else y.astype(np.uint8), path, tuple(paths),
+                      tuple(split))
 
 
 def normal_column(labels: tuple[str, ...]) -> int | None:
@@ -193,9 +197,14 @@ def select_labels(table: LabelTable, spec: str | None) -> LabelTable:
         return table
     if spec == ABNORMAL:
         normal = normal_column(table.labels)
-        y = (1 - table.y[:, [normal]] if normal is not None
-             else table.y.max(axis=1, keepdims=True))
-        return replace(table, labels=(ABNORMAL,), y=y.astype(np.uint8))
+        y = table.y.astype(np.int8)
+        if normal is not None:  # not normal; an uncertain normal stays uncertain
+            y = np.where(y[:, [normal]] < 0, -1, 1 - y[:, [normal]])
+        else:  # any finding; else uncertain when one is uncertain
+            y = np.where((y == 1).any(axis=1, keepdims=True), 1,
+                         np.where((y < 0).any(axis=1, keepdims=True), -1, 0))
+        return replace(table, labels=(ABNORMAL,),
+                       y=y.astype(np.int8 if (y < 0).any() else np.uint8))
     wanted = tuple(s.strip() for s in spec.split(",") if s.strip())
     unknown = [w for w in wanted if w not in table.labels]
     if unknown:
@@ -215,7 +224,7 @@ def single_label(table: LabelTable) -> tuple[LabelTable, dict]:
     more labels are left out. Classes left without any image are dropped (and named in the
     returned summary, which also counts what was left out).
     """
-    y = table.y.astype(np.uint8)
+    y = (table.y == 1).astype(np.uint8)  # uncertain (-1) is not a class: not this label
     labels = table.labels
     n_pos = y.sum(axis=1)
     if normal_column(labels) is None:

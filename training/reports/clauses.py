@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 # Clause boundaries: Chinese full-width (。；，、：！？ and the full-width forms of , ; : ! ?),
@@ -83,15 +83,17 @@ class UniqueClauses:
         return sum(self.counts)
 
 
-def dedup_clauses(reports: Sequence[str] | Iterable[str]) -> UniqueClauses:
-    """Split every report and count identical clauses; order = first occurrence."""
+def dedup_clauses(reports: Sequence[str] | Iterable[str],
+                  split: Callable[[str], list[str]] = split_clauses) -> UniqueClauses:
+    """Split every report (``split``: the paper's rule by default) and count identical clauses;
+    order = first occurrence."""
     index: dict[str, int] = {}
     counts: list[int] = []
     images: list[list[int]] = []
     per_image: list[tuple[int, ...]] = []
     for row, report in enumerate(reports):
         seen: list[int] = []
-        for clause in split_clauses(report):
+        for clause in split(report):
             i = index.setdefault(clause, len(index))
             if i == len(counts):
                 counts.append(0)

@@ -21,6 +21,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from chexnet.training.reports.assertion_clauses import mining_clauses
 from chexnet.training.reports.clauses import split_clauses
 
 NORMAL = "normal"
@@ -145,7 +146,9 @@ def generate_corpus(n: int, seed: int = 0, typo_rate: float = 0.15,
     clause_group: dict[str, str] = {}
 
     def emit(text: str, group: str, lang: str) -> str:
-        for clause in split_clauses(text):
+        # keyed by both clause rules: the paper's (split_clauses) and the assertion-aware one
+        # labels-from-reports clusters (mining_clauses)
+        for clause in (*split_clauses(text), *mining_clauses(text)):
             clause_group.setdefault(clause, f"{group}:{lang}")
         return text
 

@@ -4,7 +4,8 @@
 reports into one 0/1 column per label, :func:`write_labels` writes ``labels.csv`` and
 ``unlabelled.csv``. Rules: several clusters may share a label (they merge); a cluster with
 ``ignore`` = 1 or an empty label contributes nothing; a clause step 1 never saw joins its nearest
-medoid; ``normal`` is set only when the report maps to ``normal`` and to no finding (a finding
+medoid of the same assertion group (a new negated clause never joins a positive cluster);
+``normal`` is set only when the report maps to ``normal`` and to no finding (a finding
 wins); an image whose clauses map to no label at all is left out of labels.csv and listed in
 ``unlabelled.csv`` with the reason -- it is unknown, not normal.
 """
@@ -23,8 +24,9 @@ import numpy as np
 
 from chexnet.inference.package.hashing import sha256_file
 from chexnet.training.data.labels import PATIENT_COLUMN, SPLIT_COLUMN
-from chexnet.training.reports.clauses import split_clauses
+from chexnet.training.reports.assertion_clauses import clause_group, mining_clauses
 from chexnet.training.reports.cluster import nearest_medoid
+from chexnet.training.reports.findings import Vocabulary, builtin_vocabulary
 from chexnet.training.reports.report_files import (
     ReportFileError,
     ReportTable,
@@ -112,18 +114,20 @@ def read_clause_clusters(out: Path) -> ClauseClusters:
 
 
 def label_reports(reports: ReportTable, clusters: ClauseClusters, label_map: Path, out: Path,
-                  images: Path | None = None) -> tuple[LabelledImages, dict[str, Path]]:
+                  images: Path | None = None, vocab: Vocabulary | None = None
+                  ) -> tuple[LabelledImages, dict[str, Path]]:
     """Step 2 whole: read the edited ``label_map``, label every report, write labels.csv and
     unlabelled.csv into ``out``. ``images``: the DICOM folder when the reports name images by
     SOP Instance UID."""
     uid_paths = index_dicoms_by_uid(images) if reports.ref_kind == "uid" else None
     mapping = read_label_map(label_map)
-    result = apply_label_map(reports, clusters, mapping, out, uid_paths)
+    result = apply_label_map(reports, clusters, mapping, out, uid_paths, vocab)
     return result, write_labels(result, out, reports.has_patients)
 
 
 def apply_label_map(reports: ReportTable, clusters: ClauseClusters, mapping: dict[int, str],
-                    out: Path, uid_paths: dict[str, Path] | None = None) -> LabelledImages:
+                    out: Path, uid_paths: dict[str, Path] | None = None,
+                    vocab: Vocabulary | None = None) -> LabelledImages:
     """Labels per image from the clause clusters and the user's mapping (rules: module doc)."""
     table = clusters.table
     labels = list(dict.fromkeys(mapping[c] for c in sorted(mapping)))
@@ -131,15 +135,24 @@ def apply_label_map(reports: ReportTable, clusters: ClauseClusters, mapping: dic
         raise ReportFileError(None, "the label map names no label",
                               "fill the label column of label_map.csv for the clusters to use")
     col = {lb: i for i, lb in enumerate(labels)}
-    per_image = [split_clauses(t) for t in reports.texts]
+    per_image = [mining_clauses(t) for t in reports.texts]
     unseen = sorted({c for cs in per_image for c in cs if c not in table})
     if unseen:
-        for clause, j in zip(unseen, nearest_medoid(unseen, clusters.medoids), strict=True):
-            table[clause] = int(j)
+        vocab = vocab or builtin_vocabulary()
+        medoid_group = [clause_group(m, vocab) for m in clusters.medoids]
+        by_group: dict[str, list[str]] = {}
+        for clause in unseen:
+            by_group.setdefault(clause_group(clause, vocab), []).append(clause)
+        for group, new in by_group.items():
+            ids = [j for j, g in enumerate(medoid_group) if g == group] or list(
+                range(len(clusters.medoids)))
+            near = nearest_medoid(new, [clusters.medoids[j] for j in ids])
+            for clause, j in zip(new, near, strict=True):
+                table[clause] = ids[int(j)]
     paths, patients, rows, unlabelled = [], [], [], []
     overridden = 0
     for ref, clauses, patient in zip(reports.refs, per_image, reports.patients, strict=True):
-        image = _image_path(reports, ref, out, uid_paths)
+        image = image_path(reports, ref, out, uid_paths)
         if image is None:
             unlabelled.append((ref, "no DICOM with this SOP Instance UID in --images"))
             continue
@@ -164,7 +177,7 @@ def apply_label_map(reports: ReportTable, clusters: ClauseClusters, mapping: dic
                           overridden, len(unseen))
 
 
-def _image_path(reports: ReportTable, ref: str, out: Path,
+def image_path(reports: ReportTable, ref: str, out: Path,
                 uid_paths: dict[str, Path] | None) -> str | None:
     """The image as labels.csv writes it: relative to ``out`` where possible."""
     if reports.ref_kind == "uid":
