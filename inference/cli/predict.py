@@ -26,6 +26,7 @@ from chexnet.inference.package.card import match_finding, unknown_finding_messag
 from chexnet.inference.package.lookup import resolve_model, sample_study_path
 from chexnet.inference.render.overlay import write_cam_png
 from chexnet.inference.render.text import model_header, prediction_text, safe_name
+from chexnet.inference.scoring.batch_size import batch_size_arg
 from chexnet.inference.scoring.engine import DEVICES, Engine
 from chexnet.inference.scoring.file_input import ERROR, message, read_input
 from chexnet.inference.scoring.prediction import Prediction
@@ -40,6 +41,7 @@ examples:
   chexnet predict /data/study_folder --json      a folder is a study: every image, frontal first
   chexnet predict cxr.png --cam-out cams/ --finding Effusion --threshold 0.6
   chexnet predict --sample --model my-model      the bundled sample: a real CR chest PA (DICOM)
+  chexnet predict now.dcm --prior before.dcm     what changed since the prior (delta, new/resolved)
 
 Inputs are recognised by content: DICOM with or without suffix, PNG, JPEG. Images outside the
 model's intended use (lateral views, other body parts, non-radiographs) are reported as
@@ -74,8 +76,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "transparent (default 0.5)")
     p.add_argument("--opacity", type=unit_interval, default=0.5,
                    help="overlay opacity, 0..1 (default 0.5)")
-    p.add_argument("--batch-size", type=int, default=8,
-                   help="model inputs per inference call: images, or crops with --tta")
+    p.add_argument("--batch-size", type=batch_size_arg, default=8, metavar="N|auto",
+                   help="model inputs per inference call: images, or crops with --tta; auto: "
+                        "the largest that fits the device's free memory (default 8)")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                    help=f"refuse images larger than this (default {DEFAULT_MAX_PIXELS:,})")
     p.add_argument("--tta", choices=TTA_MODES, default=None,
@@ -83,6 +86,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "resize, ten-crop = those and their mirror images; probabilities "
                         "averaged, CAMs merged over the image (default: the model card's, the "
                         "one its thresholds assume)")
+    p.add_argument("--prior", metavar="FILE", type=Path,
+                   help="an earlier image (or study folder) of the same patient: also print "
+                        "the change per finding (now, before, delta, new/resolved)")
+    p.add_argument("--include-phi", action="store_true",
+                   help="with --prior: show the prior's study date (default: the interval)")
     p.set_defaults(func=cmd_predict)
 
 
@@ -154,6 +162,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(f"test-time augmentation: {engine.tta} (the card's thresholds assume "
                   f"{engine.card.tta})", file=out)
     results = []
+    scored_predictions: list[Prediction] = []  # for --prior
     used_stems: set[str] = set()
     # Objects that hold no image (a structured report, a PDF) are not analysed, with the reason,
     # as in `chexnet screen`; only unreadable files are errors.
@@ -175,8 +184,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
                     labels=engine.labels, reasons=read.reasons), None, args, used_stems))
         scored = [r for r in reads if r.prepared is not None]
         for read, pred in zip(scored, engine.score([r.prepared for r in scored]), strict=True):
+            scored_predictions.append(pred)
             results.append(_report(engine, pred, read.image, args, used_stems,
                                    opened[id(read)]))
+    if args.prior is not None:
+        failures += _compare_with_prior(engine, scored_predictions, args)
     for err in failures:
         print(f"error: {err}", file=sys.stderr)
     if args.json:
@@ -186,8 +198,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
                          "arch": card.arch, "labels": list(card.labels),
                          "threshold_rule": card.threshold_rule, "tta": engine.tta,
                          "thresholds_assume_tta": card.tta,
-                         "provider": engine.providers[0]},
-               "results": results,
+                         "provider": engine.providers[0], "precision": engine.precision,
+                         "batch_size": engine.batch_size},
+               "results": results, **({"comparison": args.comparison} if args.prior else {}),
                "errors": [{"path": str(e.path), "error": str(e),
                            "type": type(e).__name__} for e in failures]}
         json.dump(doc, out, indent=2)
@@ -198,3 +211,24 @@ def cmd_predict(args: argparse.Namespace) -> int:
               f"{len(failures)} unreadable", file=out)
     return EXIT_INPUT_FAILED if failures else EXIT_OK
 
+
+
+def _compare_with_prior(engine: Engine, predictions: list[Prediction],
+                        args: argparse.Namespace) -> list[ChexnetInputError]:
+    """--prior: compare the first analysed image with the prior; prints the table (unless
+    --json: then ``args.comparison`` holds it). A prior that cannot be read is a failure."""
+    from chexnet.inference.priors.against_prior import compare_with_prior, comparison_lines
+
+    current = next((p for p in predictions if p.analysed), None)
+    if current is None:
+        args.comparison = {"problem": "no analysed image to compare"}
+        if not args.json:
+            print("\nno analysed image to compare with the prior", file=sys.stdout)
+        return []
+    result = compare_with_prior(engine, current, args.prior, max_pixels=args.max_pixels)
+    args.comparison = {"current": str(current.path), **result.to_dict(args.include_phi)}
+    if not args.json:
+        print("\n" + "\n".join(comparison_lines(result, args.include_phi)), file=sys.stdout)
+    unreadable = result.prior is None and result.problem and "not analysed" not in result.problem
+    return [ChexnetInputError(args.prior, "the prior could not be read", result.problem)] \
+        if unreadable else []

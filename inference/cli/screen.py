@@ -13,6 +13,7 @@ from pathlib import Path
 from chexnet.inference.cli.common import EXIT_INPUT_FAILED, EXIT_OK, EXIT_USAGE, MODEL_HELP
 from chexnet.inference.io.dicom_reader import DEFAULT_MAX_PIXELS
 from chexnet.inference.package.card import DEMO_NOTICE
+from chexnet.inference.scoring.batch_size import batch_size_arg, resolve_for_command
 from chexnet.inference.scoring.engine import DEVICES
 from chexnet.inference.scoring.tta import TTA_MODES
 from chexnet.inference.screen.discovery import ScreenConfigError
@@ -26,6 +27,7 @@ examples:
   chexnet screen /data/export --out worklist/ --retry-failed     re-read the files that failed
   chexnet screen /data/export --out wl/ --priority Pneumothorax  sort by one finding
   chexnet screen /mnt/archive --out shard0/ --shard 0/4          machine 1 of 4 (then 1/4, 2/4, 3/4)
+  chexnet screen today/ --out wl/ --priors archive/ --priority new  compare with priors; new first
 
 Inputs are walked recursively; DICOM is recognised by content (any suffix), PNG and JPEG too.
 Every file gets exactly one row in results.csv: ok, not_analysed (outside the intended use:
@@ -33,7 +35,8 @@ lateral views, other body parts, non-radiographs, non-image DICOM objects, with 
 error (unreadable, crashed or timed-out decoder, with the reason) or duplicate (same SOP
 Instance UID or same content as an earlier file: not screened again, points to it).
 Outputs in --out: results.jsonl (append-only journal), results.csv, report.html, thumbs/.
-Patient name, ID and birth date appear in no output unless --include-phi.
+Patient name, ID and birth date appear in no output unless --include-phi; nor do study dates
+(prior columns give the interval; patient_key is a salted hash, salt in patient_keys.json).
 Exit codes: 0 every file read; 1 some files could not be read (see the error rows);
 2 usage error; 130 interrupted (resumable).
 """
@@ -61,8 +64,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--priority", default="max-above-threshold", metavar="RULE",
                    help="worklist order: max-above-threshold (default: highest probability "
                         "among findings at or above their operating point, then the rest by "
-                        "abnormal score), abnormal (highest finding probability), or a "
+                        "abnormal score), abnormal (highest finding probability), new "
+                        "(findings new since the patient's prior first), or a "
                         "finding name, e.g. Pneumothorax")
+    p.add_argument("--priors", action="append", default=[], type=Path, metavar="DIR",
+                   help="a folder of earlier studies (read-only; repeatable): those of the "
+                        "inputs' patients are scored too and compared as priors (README "
+                        "'Comparing with priors')")
     p.add_argument("--shard", metavar="I/N",
                    help="screen only shard I of N (0-based); the split hashes each file's path "
                         "relative to its input folder, so machines agree whatever the mount "
@@ -83,7 +91,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="put patient name, ID and birth date (DICOM) in the CSV and report")
     p.add_argument("--workers", type=int, default=None,
                    help="decode processes (default: the number of CPU cores)")
-    p.add_argument("--batch-size", type=int, default=8, help="images per inference call")
+    p.add_argument("--batch-size", type=batch_size_arg, default=8, metavar="N|auto",
+                   help="images per inference call (default 8); auto: the largest that fits "
+                        "the device's free memory")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
                    help=f"give up decoding one file after this long (default "
                         f"{DEFAULT_TIMEOUT_S:g}); it becomes an error row")
@@ -140,12 +150,14 @@ def cmd_screen(args: argparse.Namespace) -> int:
     progress = _Progress(sys.stderr)
     try:
         summary = screen(args.inputs, args.out, model=args.model, device=args.device,
-                         workers=args.workers, batch_size=args.batch_size,
+                         workers=args.workers,
+                         batch_size=resolve_for_command(args.batch_size, args.model,
+                                                        args.device),
                          timeout_s=args.timeout, priority=args.priority, shard=args.shard,
                          include_phi=args.include_phi, retry_failed=args.retry_failed,
                          fresh=args.fresh, require_journal=args.resume,
                          max_pixels=args.max_pixels, tta=args.tta, dicom_out=args.dicom_out,
-                         on_row=progress.row,
+                         on_row=progress.row, priors=args.priors,
                          on_progress=progress.progress, cancel=cancel)
     except ScreenConfigError as err:  # reported here: under `python -m`, cli's UsageError
         print(f"chexnet screen: error: {err}", file=sys.stderr)  # is another class

@@ -28,6 +28,11 @@ DEFAULT_THRESHOLD = 0.5
 #: single-disease task). Cards written before this field existed are multi-label.
 TASKS = ("multi-label", "single-label")
 
+#: Precisions a card may allow (``precision``), and the fp16 parity that allows fp16: the
+#: largest |delta p| between the fp16 and fp32 graphs (issue 17's TensorRT fp16 target).
+PRECISIONS = ("fp32", "fp16")
+FP16_MAX_ABS_DIFF = 0.01
+
 #: What every output of a demo model says (the card's ``demo`` flag), in one spelling.
 DEMO_NOTICE = "DEMO MODEL: not for clinical use."
 
@@ -100,6 +105,13 @@ class ModelCard:
     #: ``percentile`` and ``threshold_rule`` (how the threshold was set), ``rates`` (measured
     #: rejection rates: a list of {"set", "n", "rejected", "rate"}), ``citation``.
     ood: dict[str, Any] | None = None
+    #: The lowest precision the model may run in: ``fp32`` (default; cards written before it
+    #: existed), or ``fp16`` (TensorRT may build an fp16 engine): export sets fp16 only when
+    #: the fp16 graph's measured |delta p| is within :data:`FP16_MAX_ABS_DIFF`.
+    precision: str = "fp32"
+    #: What export measured: {"max_abs_diff": float, "images": int, "how": str}, or
+    #: {"status": "unmeasured", "why": str}; None for cards written before it existed.
+    fp16_parity: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if len(set(self.labels)) != len(self.labels) or not self.labels:
@@ -107,6 +119,9 @@ class ModelCard:
         unknown = set(self.thresholds) - set(self.labels)
         if unknown:
             raise ValueError(f"thresholds for unknown labels: {sorted(unknown)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not "
+                             f"{self.precision!r}")
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {', '.join(TASKS)}, not {self.task!r}")
         if self.ood is not None:

@@ -1,14 +1,13 @@
 """The inference engine: one ONNX Runtime session over a model package, batched.
 
-Provider order is TensorRT -> CUDA -> CPU, keeping those that can actually run here
-(``onnxruntime-gpu`` lists the CUDA providers even on machines without a GPU, so the NVIDIA driver
-is probed too). ``device="cuda"`` or ``"tensorrt"`` fails loudly when unavailable instead of
-silently running on the CPU.
+Providers (TensorRT -> CUDA -> CPU, what can run here) and their options are
+:mod:`~chexnet.inference.scoring.providers`'s; the session, the TensorRT engine cache and the
+runner (IO binding on a GPU) :mod:`~chexnet.inference.scoring.session`'s. On the CPU the engine
+calls ``session.run`` with ONNX Runtime's default CPU options, as it always did.
 """
 
 from __future__ import annotations
 
-import ctypes
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -17,68 +16,22 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from chexnet.inference.errors import DeviceUnavailableError, ModelPackageError
 from chexnet.inference.io.image import Image
-from chexnet.inference.package.card import (
-    CAMS_NAME,
-    INPUT_NAME,
-    OOD_NAME,
-    PROBS_NAME,
-    ModelCard,
-)
+from chexnet.inference.package.card import CAMS_NAME, OOD_NAME, PROBS_NAME, ModelCard
 from chexnet.inference.package.verify import VerifiedPackage, open_package
 from chexnet.inference.scoring.ood import NO_OOD_WARNING, merge_ood, ood_reason
 from chexnet.inference.scoring.prediction import ModelId, Prediction
 from chexnet.inference.scoring.prepare import PreparedInput, prepare_input
+from chexnet.inference.scoring.providers import DEVICES, select_providers
+from chexnet.inference.scoring.session import open_session, runner_for
 from chexnet.inference.scoring.tta import check_tta, merge_cams, merge_probs
 from chexnet.inference.status import Status
 
 log = logging.getLogger(__name__)
 
-DEVICES = ("auto", "cpu", "cuda", "tensorrt")
+__all__ = ["DEVICES", "Engine", "RawOutput", "select_providers"]
 #: Below this share of the image inside the crop box, the result carries a warning.
 MIN_SEEN_FRACTION = 0.7
-_PROVIDER = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
-             "tensorrt": "TensorrtExecutionProvider"}
-
-
-def _loadable(*names: str) -> bool:
-    for name in names:
-        try:
-            ctypes.CDLL(name)
-            return True
-        except OSError:
-            continue
-    return False
-
-
-def select_providers(device: str = "auto") -> list[str]:
-    """Execution providers to ask ONNX Runtime for, best first."""
-    if device not in DEVICES:
-        raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {device!r}")
-    if device == "cpu":
-        return ["CPUExecutionProvider"]
-    available = set(ort.get_available_providers())
-    gpu = _loadable("libcuda.so.1", "nvcuda.dll")
-    if device == "auto":
-        wanted = []
-        if gpu and "TensorrtExecutionProvider" in available and _loadable(
-                "libnvinfer.so.10", "libnvinfer.so.8", "nvinfer_10.dll"):
-            wanted.append("TensorrtExecutionProvider")
-        if gpu and "CUDAExecutionProvider" in available:
-            wanted.append("CUDAExecutionProvider")
-        return [*wanted, "CPUExecutionProvider"]
-    provider = _PROVIDER[device]
-    if provider not in available:
-        raise DeviceUnavailableError(
-            f"--device {device}: this onnxruntime build has no {provider} "
-            f"(it has {', '.join(sorted(available))}); install onnxruntime-gpu")
-    if not gpu:
-        raise DeviceUnavailableError(f"--device {device}: no NVIDIA GPU driver found on this "
-                                     "machine; use --device cpu or auto")
-    if device == "tensorrt":  # TensorRT hands the nodes it cannot build to CUDA, then the CPU
-        return [provider, "CUDAExecutionProvider", "CPUExecutionProvider"]
-    return [provider, "CPUExecutionProvider"]
 
 
 @dataclass(frozen=True)
@@ -102,7 +55,8 @@ class Engine:
         ``auto`` (default), ``cpu``, ``cuda`` or ``tensorrt``.
     batch_size
         Model inputs per ONNX Runtime call: images without test-time augmentation, crops with
-        it (an image's crops may span two calls).
+        it (an image's crops may span two calls); ``"auto"``: the largest that fits the
+        device's memory (:mod:`~chexnet.inference.scoring.batch_size`).
     threads
         Intra-op threads for the CPU provider (default: ONNX Runtime's choice, the core count).
     check_registry
@@ -115,15 +69,17 @@ class Engine:
     spin
         Let ONNX Runtime's CPU threads busy-wait between operators (its default). The screener
         turns it off: its decode processes need the same cores, and spinning threads take them.
+    cuda_graph
+        On CUDA/TensorRT, capture and replay CUDA graphs: inputs and outputs in device buffers
+        of ``batch_size`` allocated once (a short batch is padded). Ignored on the CPU.
     """
 
     def __init__(self, package: str | Path | VerifiedPackage, *, device: str = "auto",
-                 batch_size: int = 8, threads: int | None = None, check_registry: bool = True,
-                 tta: str | None = None, spin: bool = True) -> None:
+                 batch_size: int | str = 8, threads: int | None = None, check_registry: bool = True,
+                 tta: str | None = None, spin: bool = True, cuda_graph: bool = False) -> None:
         if not isinstance(package, VerifiedPackage):  # resolve_model's result is verified
             package = open_package(package, check_registry=check_registry)
         self.package = package
-        self.batch_size = max(1, int(batch_size))
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
@@ -131,25 +87,23 @@ class Engine:
             options.intra_op_num_threads = int(threads)
         if not spin:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        providers = select_providers(device)
-        try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=providers)
-        except Exception as err:  # onnxruntime raises its own untyped errors
-            raise ModelPackageError(self.path, f"ONNX Runtime cannot load it ({err})") from err
-        self.providers = tuple(self.session.get_providers())
-        if device in ("cuda", "tensorrt") and self.providers[0] != _PROVIDER[device]:
-            raise DeviceUnavailableError(
-                f"--device {device}: ONNX Runtime fell back to {self.providers[0]} (CUDA/cuDNN "
-                "libraries missing?); use --device cpu or install the CUDA runtime")
+        opened = open_session(package, device, batch_size, options, cuda_graph)
+        self.session, self.providers = opened.session, opened.providers
+        self.batch_size, self.precision = opened.batch_size, opened.precision
+        self.trt_cache = opened.trt_cache
         self._fixed_batch = package.fixed_batch
         self._outputs = [PROBS_NAME, CAMS_NAME]
         if OOD_NAME in {o.name for o in self.session.get_outputs()}:
             self._outputs.append(OOD_NAME)  # open_package checked the card gives its limit
+        size = self.card.preprocess.size
+        self.runner = runner_for(opened, self._outputs, self._fixed_batch, (3, size, size),
+                                  cuda_graph)
         self.tta = check_tta(tta) if tta is not None else self.card.tta
         self.model_id = ModelId(self.card.name, self.card.version, self.sha256, self.card.demo)
         self._thresholds = np.array([self.card.threshold(lb) for lb in self.card.labels],
                                     dtype=np.float32)
-        log.info("model %s on %s", self.model_id.short, self.providers[0])
+        log.info("model %s on %s (%s, batch %d)", self.model_id.short, self.providers[0],
+                 self.precision, self.batch_size)
 
     @property
     def path(self) -> Path:
@@ -171,9 +125,8 @@ class Engine:
         """Run preprocessed inputs [N, C, S, S] through the graph (``ood`` when it has
         ``ood_score``)."""
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        step = 1 if self._fixed_batch else max(len(batch), 1)
-        outs = [self.session.run(self._outputs, {INPUT_NAME: batch[i:i + step]})
-                for i in range(0, len(batch), step)]
+        step = self.runner.max_batch or (1 if self._fixed_batch else max(len(batch), 1))
+        outs = [self.runner.run(batch[i:i + step]) for i in range(0, len(batch), step)]
         probs, cams, *ood = (np.concatenate(parts) for parts in zip(*outs, strict=True))
         return RawOutput(probs, cams, ood[0].reshape(-1) if ood else None)
 

@@ -9,7 +9,13 @@ from pathlib import Path
 
 from chexnet.inference.cli.common import positive_int
 from chexnet.training.fit.cam_model import ARCHS
-from chexnet.training.fit.config import BALANCE_MODES, TrainConfig, default_workers
+from chexnet.training.fit.config import (
+    BALANCE_MODES,
+    PRECISIONS,
+    UNCERTAIN_POLICIES,
+    TrainConfig,
+    default_workers,
+)
 from chexnet.training.fit.run_training import resume_training, start_training
 
 EPILOG = """\
@@ -18,7 +24,8 @@ data layouts:
       train_val_list.txt, test_list.txt. Test = the official list; validation is split from
       train_val by patient. Without train_val_list.txt, all images are split by patient.
   generic CSV: image path (PNG/JPEG/DICOM, relative to the CSV) + one 0/1 column per label,
-      optional patient_id and split (train/val/test) columns.
+      optional patient_id and split (train/val/test) columns; -1 = uncertain (see --uncertain;
+      single-label training counts it as not that label).
 
 examples:
   chexnet-train /data/ChestX-ray14 --init imagenet:densenet121-a639ec97.pth --out runs/chexnet
@@ -87,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "replaces the run's")
     p.add_argument("--balance", choices=BALANCE_MODES, default=d.balance,
                    help="positive-class weighting in the loss, or minority oversampling")
+    p.add_argument("--uncertain", choices=UNCERTAIN_POLICIES, default=d.uncertain,
+                   help="-1 (uncertain) labels in a generic CSV (labels-from-reports --auto): "
+                        "ignore = left out of the loss (default), ones = positive, zeros = "
+                        "negative (the CheXpert paper's U-Ignore, U-Ones, U-Zeros)")
     p.add_argument("--task", choices=("multi-label", "single-label"), default=d.task,
                    help="multi-label (sigmoid per label, default) or single-label (softmax over "
                         "images carrying exactly one label)")
@@ -107,6 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", default=d.device, help="auto, cpu, cuda, cuda:1 ...")
     p.add_argument("--no-amp", action="store_true", help="train in fp32 on CUDA")
+    p.add_argument("--precision", choices=PRECISIONS, default=d.precision,
+                   help="autocast dtype (default auto: bf16 AMP on CUDA where supported, else "
+                        "fp16 with a gradient scaler; fp32 on the CPU)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the network (the first steps compile: minutes)")
     p.add_argument("--cache-dir", type=Path,
                    help="folder of the preprocessed image cache (default: the user's cache "
                         "folder, e.g. ~/.cache/chexnet/training-images; "
@@ -156,7 +172,8 @@ def _run(args: argparse.Namespace) -> int:
             val_fraction=args.val_fraction, test_fraction=args.test_fraction,
             device=args.device, amp=not args.no_amp, max_steps_per_epoch=args.max_steps_per_epoch,
             task=args.task, min_per_class=args.min_per_class, max_normal=args.max_normal,
-            normal_fraction=args.normal_fraction, threads=args.threads)
+            normal_fraction=args.normal_fraction, threads=args.threads,
+            precision=args.precision, compile=args.compile, uncertain=args.uncertain)
         outcome = start_training(config, args.data, args.out, cache_dir=args.cache_dir,
                                  allow_missing=args.allow_missing,
                                  command_line=args.command_line)

@@ -12,6 +12,10 @@ from dataclasses import asdict, dataclass, field
 from chexnet.inference.preprocessing import PreprocessSpec
 
 BALANCE_MODES = ("none", "pos_weight", "oversample")
+#: What training does with -1 (uncertain) labels: chexnet.training.data.uncertain.
+UNCERTAIN_POLICIES = ("ignore", "ones", "zeros")
+#: ``--precision``: the autocast dtype (:mod:`.precision`); auto: bf16/fp16 AMP on CUDA, fp32 on CPU
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 #: Data loader worker processes when neither ``--workers`` nor ``--threads`` says otherwise.
 DEFAULT_WORKERS = 2
 
@@ -46,6 +50,9 @@ class TrainConfig:
     max_normal: int | None = None
     normal_fraction: float | None = None
     threads: int | None = None  # torch intra-op threads; None: torch's default (all cores)
+    uncertain: str = "ignore"  # -1 labels: ignore (masked loss), ones or zeros (CheXpert's U-*)
+    precision: str = "auto"  # see PRECISIONS; --no-amp (amp=False) means fp32
+    compile: bool = False  # torch.compile the network (--compile)
     extra: dict = field(default_factory=dict)
 
     def spec(self) -> PreprocessSpec:
@@ -71,7 +78,13 @@ def check_config(config: TrainConfig) -> None:
     if config.normal_fraction is not None and not 0 < config.normal_fraction < 1:
         raise ValueError(f"--normal-fraction must be between 0 and 1, not "
                          f"{config.normal_fraction}")
+    if config.precision not in PRECISIONS:
+        raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, not "
+                         f"{config.precision!r}")
     if config.threads is not None and config.threads < 1:
         raise ValueError(f"--threads must be at least 1, not {config.threads}")
+    if config.uncertain not in UNCERTAIN_POLICIES:
+        raise ValueError(f"--uncertain {config.uncertain}: choose one of "
+                         f"{', '.join(UNCERTAIN_POLICIES)}")
     if config.init and not config.init.startswith(("imagenet:", "run:")):
         raise ValueError(f"--init {config.init}: expected imagenet:PATH or run:RUN_DIR")

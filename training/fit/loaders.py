@@ -46,29 +46,35 @@ def make_train_loader(dataset: CachedImages, config: TrainConfig, world: int, ra
                              "torchrun; use --balance pos_weight")
         sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, seed=config.seed)
         return DataLoader(dataset, batch_size=config.batch_size, sampler=sampler,
-                          num_workers=config.workers, pin_memory=torch.cuda.is_available())
+                          num_workers=config.workers, pin_memory=pin_memory(config))
     if config.resampling:
         sampler = ResamplingSampler(y, labels, seed=config.seed,
                                     min_per_class=config.min_per_class,
                                     max_normal=config.max_normal,
                                     normal_fraction=config.normal_fraction)
         return DataLoader(dataset, batch_size=config.batch_size, sampler=sampler,
-                          num_workers=config.workers)
+                          num_workers=config.workers, pin_memory=pin_memory(config))
     if config.balance == "oversample":
         sampler = WeightedRandomSampler(oversampling_weights(y), num_samples=len(y),
                                         replacement=True,
                                         generator=torch.Generator().manual_seed(config.seed))
         return DataLoader(dataset, batch_size=config.batch_size, sampler=sampler,
-                          num_workers=config.workers)
+                          num_workers=config.workers, pin_memory=pin_memory(config))
     return DataLoader(dataset, batch_size=config.batch_size, shuffle=True,
                       num_workers=config.workers, drop_last=len(dataset) > config.batch_size,
-                      generator=torch.Generator().manual_seed(config.seed))
+                      generator=torch.Generator().manual_seed(config.seed),
+                      pin_memory=pin_memory(config))
 
 
 def make_val_loader(dataset: CachedImages, config: TrainConfig) -> DataLoader:
     """The validation split in order, never shuffled or resampled."""
     return DataLoader(dataset, batch_size=config.batch_size, shuffle=False,
-                      num_workers=config.workers)
+                      num_workers=config.workers, pin_memory=pin_memory(config))
+
+
+def pin_memory(config: TrainConfig) -> bool:
+    """Page-locked batches (faster, asynchronous host-to-GPU copies) when training on CUDA."""
+    return torch.cuda.is_available() and not config.device.startswith("cpu")
 
 
 def seed_epoch(seed: int, epoch: int, rank: int, loader: DataLoader) -> None:

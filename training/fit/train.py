@@ -8,7 +8,8 @@ Single-label task (the hospital CAD paper's single-disease classification): soft
 cross-entropy over images carrying exactly one label; ``--min-per-class``/``--max-normal``/
 ``--normal-fraction`` resample the training split (:mod:`.loaders`).
 
-On CUDA: AMP (bf16 where supported, else fp16 with a gradient scaler) and channels_last.
+On CUDA: AMP (bf16 where supported, else fp16 with a gradient scaler) and channels_last;
+``--precision`` and ``--compile`` change that (:mod:`.precision`).
 Distributed: launch with ``torchrun``; PyTorch's DistributedDataParallel does the work; run.json
 records the processes, backend and devices.
 
@@ -34,6 +35,7 @@ from tqdm import tqdm
 from chexnet.training.data.cache import ImageCache
 from chexnet.training.data.dataset import Splits
 from chexnet.training.data.resample import ResamplingSampler
+from chexnet.training.data.uncertain import apply_uncertain
 from chexnet.training.fit.cam_model import build_model
 from chexnet.training.fit.config import TrainConfig, check_config
 from chexnet.training.fit.loaders import (
@@ -42,8 +44,10 @@ from chexnet.training.fit.loaders import (
     make_val_loader,
     seed_epoch,
 )
+from chexnet.training.fit.precision import amp_plan, maybe_compile
 from chexnet.training.fit.run_folder import RunFolder, init_from_run
-from chexnet.training.fit.validation import evaluate_loss, validation_aurocs
+from chexnet.training.fit.uncertain import MaskedBCEWithLogitsLoss, known_aurocs
+from chexnet.training.fit.validation import evaluate_loss
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +74,8 @@ def make_criterion(config: TrainConfig, pos_weight: torch.Tensor | None = None) 
     probabilities)."""
     if config.task == "single-label":
         return nn.CrossEntropyLoss()
+    if config.uncertain == "ignore":  # U-Ignore: -1 targets masked; the same loss without them
+        return MaskedBCEWithLogitsLoss(pos_weight)
     return nn.BCEWithLogitsLoss(pos_weight=pos_weight)
 
 
@@ -117,7 +123,7 @@ def _train(config: TrainConfig, splits: Splits, cache: ImageCache, run: RunFolde
                  config.workers)
     torch.manual_seed(config.seed + rank)
     np.random.seed(config.seed + rank)
-    spec, table = config.spec(), splits.table
+    spec, table = config.spec(), apply_uncertain(splits.table, config.uncertain)
     usable = np.setdiff1d(np.arange(len(table)), cache.failed)
     train_rows = np.intersect1d(splits.train, usable)
     val_rows = np.intersect1d(splits.val, usable)
@@ -129,15 +135,17 @@ def _train(config: TrainConfig, splits: Splits, cache: ImageCache, run: RunFolde
         started = init_from_run(model, Path(where), config.arch, tuple(table.labels))
         log.info("started from %s of %s", started, where)
     model = model.to(device)
-    cuda = device.type == "cuda"
-    if cuda:
+    plan = amp_plan(device.type, config.precision, config.amp)
+    if plan.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    amp_dtype = (torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16)
-    use_amp = cuda and config.amp
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
-    net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    use_amp, amp_dtype = plan.enabled, plan.dtype
+    scaler = torch.amp.GradScaler(device.type, enabled=plan.scaler)
+    net = maybe_compile(nn.parallel.DistributedDataParallel(model) if world > 1 else model,
+                        config.compile)
+    if rank == 0:
+        run.record(precision=plan.record(config.compile))
     y_train = table.y[train_rows]
-    pos = y_train.sum(axis=0).astype(np.float64)
+    pos = (y_train == 1).sum(axis=0).astype(np.float64)
     pos_weight = None
     if config.balance == "pos_weight":
         pos_weight = torch.tensor((len(train_rows) - pos) / np.maximum(pos, 1), dtype=torch.float32,
@@ -158,7 +166,8 @@ def _train(config: TrainConfig, splits: Splits, cache: ImageCache, run: RunFolde
         log.info("resuming %s at epoch %d", run.path, start_epoch + 1)
     train_set = CachedImages(cache, train_rows, y_train, spec, flip=True)
     val_set = CachedImages(cache, val_rows, table.y[val_rows], spec, flip=False)
-    train_loader = make_train_loader(train_set, config, world, rank, y_train, table.labels)
+    train_loader = make_train_loader(train_set, config, world, rank, np.maximum(y_train, 0),
+                                     table.labels)
     resampling = (train_loader.sampler.plan.summary()
                   if isinstance(train_loader.sampler, ResamplingSampler) else None)
     if resampling and rank == 0:
@@ -184,7 +193,7 @@ def _train(config: TrainConfig, splits: Splits, cache: ImageCache, run: RunFolde
             record = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
                       "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - t0,
                       "train_seconds": train_s, "train_images_per_s": rate,
-                      "val_auroc": validation_aurocs(table.y[val_rows], val_probs, table.labels)}
+                      "val_auroc": known_aurocs(table.y[val_rows], val_probs, table.labels)}
             if resampling and epoch == start_epoch:
                 record["resampling"] = resampling
             if rank == 0:

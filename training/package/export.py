@@ -32,6 +32,7 @@ from chexnet.inference.preprocessing import PreprocessSpec
 from chexnet.inference.scoring.engine import Engine
 from chexnet.training.evaluation.markdown import plural
 from chexnet.training.fit.cam_model import ARCHS, CamClassifier, ExportWrapper, build_model
+from chexnet.training.package.fp16_parity import allowed_precision, measure_fp16_parity
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -94,6 +95,8 @@ def export_package(model: CamClassifier, card: ModelCard, out: str | Path,
 
         proto, entry = with_ood_check(proto, ood_inputs, reference_data=ood_reference)
         card = replace(card, ood=entry)
+    parity = measure_fp16_parity(proto, check_inputs)
+    card = replace(card, precision=allowed_precision(parity), fp16_parity=parity)
     attach_card(proto, card)
     onnx.checker.check_model(proto, full_check=True)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -101,8 +104,10 @@ def export_package(model: CamClassifier, card: ModelCard, out: str | Path,
                           lambda staged: verify_export(wrapper, staged, check_inputs))
     report = ExportReport(out, report.max_abs_diff_probs, report.max_abs_diff_cams,
                           report.n_inputs)
-    log.info("exported %s: max |probs diff| %.2e, max |cams diff| %.2e on %d inputs",
-             out, report.max_abs_diff_probs, report.max_abs_diff_cams, report.n_inputs)
+    log.info("exported %s: max |probs diff| %.2e, max |cams diff| %.2e on %d inputs; "
+             "precision %s (fp16 parity %s)", out, report.max_abs_diff_probs,
+             report.max_abs_diff_cams, report.n_inputs, card.precision,
+             parity.get("max_abs_diff", "unmeasured"))
     return report
 
 
