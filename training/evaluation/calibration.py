@@ -35,8 +35,9 @@ def reliability_bins(y: np.ndarray, p: np.ndarray, n_bins: int = ECE_BINS
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per equal-width bin: image count, mean predicted probability and observed frequency of
     positives (NaN for empty bins). ``p == 1`` falls in the last bin."""
-    p = np.asarray(p, dtype=np.float64)
-    y = np.asarray(y).astype(np.float64)
+    keep = np.asarray(y) >= 0  # uncertain (-1) truth is left out
+    p = np.asarray(p, dtype=np.float64)[keep]
+    y = np.asarray(y)[keep].astype(np.float64)
     which = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
     count = np.bincount(which, minlength=n_bins).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -72,8 +73,9 @@ def fit_platt(y: np.ndarray, p: np.ndarray) -> tuple[float, float] | None:
     """(a, b) of one class, or None when it cannot be fitted (one class only, or ``a <= 0``)."""
     from sklearn.linear_model import LogisticRegression
 
-    y = np.asarray(y).astype(int)
-    if y.min() == y.max():
+    keep = np.asarray(y) >= 0  # uncertain (-1) truth is left out
+    y, p = np.asarray(y)[keep].astype(int), np.asarray(p)[keep]
+    if len(y) == 0 or y.min() == y.max():
         return None
     z = logit32(p).astype(np.float64)[:, None]
     fit = LogisticRegression(C=1e4, max_iter=1000).fit(z, y)  # (almost) unregularised

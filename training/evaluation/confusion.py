@@ -21,7 +21,7 @@ from chexnet.training.evaluation.markdown import md_escape
 
 def single_label_confusion(y: np.ndarray, probs: np.ndarray, labels: tuple[str, ...]) -> dict:
     """K x K matrix of argmax(probs) vs the true class, over images with exactly one label."""
-    y = np.atleast_2d(y).astype(bool)
+    y = np.atleast_2d(y) == 1  # uncertain (-1) is not the true class
     one = y.sum(axis=1) == 1
     truth = np.argmax(y[one], axis=1)
     predicted = np.argmax(np.atleast_2d(probs)[one], axis=1)

@@ -87,5 +87,11 @@ def align(preds: PredictionTable, truth: LabelTable) -> EvalSet:
             notes.append(f"{what}: {', '.join(dropped[key])}")
     y = truth.y[ti][:, [truth.labels.index(lb) for lb in truth_cols]]
     probs = preds.probs[pi][:, [preds.labels.index(lb) for lb in common]]
+    uncertain = {lb: int((y[:, j] < 0).sum()) for j, lb in enumerate(common) if (y[:, j] < 0).any()}
+    if uncertain:  # -1 (labels-from-reports --auto): neither positive nor negative
+        dropped["uncertain_left_out"] = uncertain
+        notes.append(f"{sum(uncertain.values())} uncertain (-1) label value(s) left out of their "
+                     "finding's AUROC, operating point and threshold: "
+                     + ", ".join(f"{lb} {n}" for lb, n in uncertain.items()))
     return EvalSet(tuple(truth.ids[i] for i in ti), tuple(truth.patients[i] for i in ti),
                    tuple(common), y, probs, notes, dropped)

@@ -9,7 +9,9 @@ No torch and no file I/O, so the evaluation CLI, training and export share them.
 
 (CAM localisation, the pointing game: :mod:`.localisation`.)
 
-Arrays are ``y`` [N, C] of 0/1 truth and ``probs`` [N, C] of scores, one row per image.
+Arrays are ``y`` [N, C] of 0/1 truth and ``probs`` [N, C] of scores, one row per image. A truth
+of -1 (uncertain) is left out of that label's AUROC, operating point and threshold (a per-label
+mask, :func:`known`), and is no positive in the ranking metrics.
 """
 
 from __future__ import annotations
@@ -28,8 +30,14 @@ log = logging.getLogger(__name__)
 THRESHOLD_RULES = ("max_f1", "youden")
 
 
+def known(y: np.ndarray) -> np.ndarray:
+    """Where the truth is known: not -1 (uncertain). All of a 0/1 or bool array."""
+    return np.asarray(y) >= 0
+
+
 def undefined_auroc_reason(y: np.ndarray) -> str | None:
-    """Why the AUROC of a truth vector is undefined, or ``None`` when it is defined."""
+    """Why the AUROC of a truth vector (-1 left out) is undefined, or ``None`` if defined."""
+    y = np.asarray(y)[known(y)]
     n_pos = int(np.count_nonzero(y))
     if n_pos == 0:
         return "no positive images"
@@ -39,16 +47,18 @@ def undefined_auroc_reason(y: np.ndarray) -> str | None:
 
 
 def auroc(y: np.ndarray, scores: np.ndarray) -> float | None:
-    """Area under the ROC curve (ties count one half); ``None`` without both classes."""
-    y = np.asarray(y).astype(bool)
+    """AUROC (ties count one half) over the known truth; ``None`` without both classes."""
+    keep = known(y)
+    y = np.asarray(y)[keep].astype(bool)
     if undefined_auroc_reason(y) is not None:
         return None
-    return float(roc_auc_score(y, np.asarray(scores, dtype=np.float64)))
+    return float(roc_auc_score(y, np.asarray(scores, dtype=np.float64)[keep]))
 
 
 def roc_points(y: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(false positive rate, true positive rate) along the ROC curve."""
-    fpr, tpr, _ = roc_curve(np.asarray(y).astype(bool), np.asarray(scores, dtype=np.float64))
+    """(false positive rate, true positive rate) along the ROC curve (known truth only)."""
+    keep = known(y)
+    fpr, tpr, _ = roc_curve(np.asarray(y)[keep] == 1, np.asarray(scores, np.float64)[keep])
     return fpr, tpr
 
 
@@ -85,7 +95,7 @@ def _auroc_layout(y: np.ndarray, scores: np.ndarray):
     order = np.argsort(scores, kind="stable")
     s = scores[order]
     starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
-    return order, y[order].astype(bool), starts
+    return order, y[order] == 1, starts, known(y[order])
 
 
 def weighted_auroc(y: np.ndarray, scores: np.ndarray, weights: np.ndarray,
@@ -93,8 +103,8 @@ def weighted_auroc(y: np.ndarray, scores: np.ndarray, weights: np.ndarray,
     """AUROC for each row of image ``weights`` [B, N] (integer multiplicities); NaN where a
     resample has no positive or no negative image. Ties between scores count one half, as in
     :func:`auroc`, which equals this with all weights 1."""
-    order, ys, starts = _layout or _auroc_layout(np.asarray(y), np.asarray(scores))
-    w = np.atleast_2d(weights)[:, order]
+    order, ys, starts, keep = _layout or _auroc_layout(np.asarray(y), np.asarray(scores))
+    w = np.where(keep, np.atleast_2d(weights)[:, order], 0)  # uncertain truth weighs nothing
     wp = np.where(ys, w, 0.0)
     pos = np.add.reduceat(wp, starts, axis=1)  # weight per tied-score group
     neg = np.add.reduceat(w - wp, starts, axis=1)
@@ -163,8 +173,9 @@ def _ratio(num: int, den: int) -> float | None:
 
 
 def binary_stats(y: np.ndarray, predicted: np.ndarray) -> dict:
-    """Counts, sensitivity, specificity, PPV and F1 of 0/1 decisions (``None`` if undefined)."""
-    y, p = np.asarray(y).astype(bool), np.asarray(predicted).astype(bool)
+    """Counts, sensitivity, specificity, PPV, F1 of decisions on known truth (None: undefined)."""
+    keep = known(y)
+    y, p = np.asarray(y)[keep].astype(bool), np.asarray(predicted)[keep].astype(bool)
     tp, fp = int(np.sum(y & p)), int(np.sum(~y & p))
     fn, tn = int(np.sum(y & ~p)), int(np.sum(~y & ~p))
     f1 = f1_from_counts(tp, fp, fn)
@@ -213,13 +224,14 @@ def choose_thresholds(y_true: np.ndarray, probs: np.ndarray, rule: str = "max_f1
     """
     if rule not in THRESHOLD_RULES:
         raise ValueError(f"rule must be one of {', '.join(THRESHOLD_RULES)}, not {rule!r}")
-    y, probs = np.atleast_2d(np.asarray(y_true).astype(bool)), np.atleast_2d(probs)
+    y, probs = np.atleast_2d(np.asarray(y_true)), np.atleast_2d(probs)
     n_cls = y.shape[1]
     names = list(labels) if labels is not None else [str(c) for c in range(n_cls)]
     out = np.full(n_cls, DEFAULT_THRESHOLD, dtype=np.float64)
     fallback = []
     for c in range(n_cls):
-        yc, sc = y[:, c], np.asarray(probs[:, c], dtype=np.float64)
+        keep = known(y[:, c])
+        yc, sc = y[keep, c].astype(bool), np.asarray(probs[keep, c], dtype=np.float64)
         n_pos, n_neg = int(yc.sum()), int((~yc).sum())
         why = threshold_fallback(yc, rule)
         if why is not None:
@@ -260,7 +272,7 @@ def average_precision_from_ranks(ranks: Sequence[int]) -> float:
 def per_image_average_precision(y: np.ndarray, probs: np.ndarray) -> np.ndarray:
     """AP of every image (labels ranked by probability); NaN for images with no true label,
     which the mean leaves out."""
-    y, ranks = np.atleast_2d(y).astype(bool), label_ranks(probs)
+    y, ranks = np.atleast_2d(y) == 1, label_ranks(probs)
     return np.array([average_precision_from_ranks(ranks[i, y[i]]) if y[i].any() else np.nan
                      for i in range(len(y))])
 
@@ -270,7 +282,7 @@ def top_k_sensitivity(y: np.ndarray, probs: np.ndarray, k: int = 3
     """Per label: the fraction of its positive images where it is among the image's ``k``
     most probable labels (NaN without positives); overall: the same over all (image, true
     label) pairs (``None`` without any)."""
-    y = np.atleast_2d(y).astype(bool)
+    y = np.atleast_2d(y) == 1
     in_top = label_ranks(probs) <= k
     n_pos = y.sum(axis=0)
     hits = (y & in_top).sum(axis=0)
@@ -281,5 +293,8 @@ def top_k_sensitivity(y: np.ndarray, probs: np.ndarray, k: int = 3
 
 
 def abnormal_truth_and_score(y: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Normal vs abnormal: truth = any finding, score = the highest finding probability."""
-    return np.atleast_2d(y).max(axis=1).astype(np.uint8), np.atleast_2d(probs).max(axis=1)
+    """Normal vs abnormal: truth = any finding (else -1, uncertain, when one is uncertain),
+    score = the highest finding probability."""
+    y = np.atleast_2d(y)
+    truth = np.where((y == 1).any(axis=1), 1, np.where((y < 0).any(axis=1), -1, 0))
+    return truth.astype(np.int8), np.atleast_2d(probs).max(axis=1)

@@ -44,7 +44,8 @@ def compute_metrics(data: EvalSet, thresholds: np.ndarray, n_resamples: int = 10
         reason = metrics.undefined_auroc_reason(y[:, c])
         entry = {"auroc": metrics.auroc(y[:, c], probs[:, c]),
                  "auroc_ci": _ci(boot.ci(c)) if boot and reason is None else None,
-                 "n_positive": int(y[:, c].sum()), "n_negative": int(len(y) - y[:, c].sum()),
+                 "n_positive": int((y[:, c] == 1).sum()), "n_negative": int((y[:, c] == 0).sum()),
+                 "n_uncertain_left_out": int((y[:, c] < 0).sum()),
                  "threshold": float(thresholds[c]), "sensitivity": stats["sensitivity"],
                  "specificity": stats["specificity"], "ppv": stats["ppv"], "f1": stats["f1"],
                  "counts": {k: stats[k] for k in ("tp", "fp", "fn", "tn")},
@@ -85,7 +86,7 @@ def compute_metrics(data: EvalSet, thresholds: np.ndarray, n_resamples: int = 10
         "abnormal_definition": "score = highest finding probability; truth = any finding"
                                + ("" if len(finding) == len(labels) else
                                   " (normal / No Finding is not a finding)"),
-        "n_abnormal": int(abn_y.sum()),
+        "n_abnormal": int((abn_y == 1).sum()),
         "bootstrap": {"n_resamples": n_resamples, "seed": seed, "level": level,
                       "unit": "patient", "method": "percentile"},
         "task": task,

@@ -61,7 +61,8 @@ def rule_threshold(y: np.ndarray, scores: np.ndarray, rule: str) -> float | None
     :func:`~.metrics.choose_thresholds`."""
     from chexnet.training.evaluation.metrics import candidate_points, choose_thresholds
 
-    y = np.asarray(y).astype(bool)
+    keep = np.asarray(y) >= 0  # uncertain (-1) truth is left out
+    y, scores = np.asarray(y)[keep].astype(bool), np.asarray(scores)[keep]
     n_pos, n_neg = int(y.sum()), int((~y).sum())
     kind, _, value = rule.partition("=")
     if n_pos == 0 or (n_neg == 0 and kind in ("youden", "specificity")):

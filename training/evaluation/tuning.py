@@ -85,10 +85,11 @@ def tune(y: np.ndarray, probs: np.ndarray, patients: Sequence[str], labels: Sequ
          min_positives: int = DEFAULT_MIN_POSITIVES, calibrate: bool = False,
          n_resamples: int = 1000, folds: int = cal.DEFAULT_FOLDS, seed: int = 0) -> TuneResult:
     """Tune every label of ``labels`` (columns of ``y`` / ``probs``) by its rule in ``rules``;
-    ``old``: the source card's thresholds (kept where a class cannot be tuned)."""
-    y = np.asarray(y).astype(bool)
+    ``old``: the source card's thresholds (kept where a class cannot be tuned). A truth of -1
+    (uncertain) is left out of that class's threshold, counts, CIs and calibration."""
+    y = np.asarray(y)
     probs = np.asarray(probs, dtype=np.float64)
-    n_pos = y.sum(axis=0)
+    n_pos, n_neg = (y == 1).sum(axis=0), (y == 0).sum(axis=0)
     tunable = [c for c in range(len(labels)) if n_pos[c] >= min_positives
                and rule_threshold(y[:, c], probs[:, c], rules[labels[c]]) is not None]
     calib, scored, summary = None, probs, {}
@@ -101,13 +102,15 @@ def tune(y: np.ndarray, probs: np.ndarray, patients: Sequence[str], labels: Sequ
                if n_resamples else np.empty((0, len(y))))
     result = TuneResult(tuple(labels), {}, {}, [], calib)
     for c, label in enumerate(labels):
-        rule, yc, sc = rules[label], y[:, c], scored[:, c]
-        entry = {"rule": rule, "n_positive": int(n_pos[c]), "n_negative": int(len(y) - n_pos[c]),
+        keep = y[:, c] >= 0
+        rule, yc, sc, wc = rules[label], y[keep, c] == 1, scored[keep, c], weights[:, keep]
+        entry = {"rule": rule, "n_positive": int(n_pos[c]), "n_negative": int(n_neg[c]),
+                 "n_uncertain_left_out": int((~keep).sum()),
                  "source_threshold": round(float(old.get(label, 0.5)), 6)}
         if c in tunable:
             thr = rule_threshold(yc, sc, rule)
             entry["new_patients"] = dict(zip(("sensitivity_ci", "specificity_ci"),
-                                             new_patient_cis(yc, sc, rule, weights), strict=True))
+                                             new_patient_cis(yc, sc, rule, wc), strict=True))
         else:
             thr = float(old.get(label, 0.5))
             entry["kept"] = (f"kept the source threshold: {int(n_pos[c])} positive(s), fewer "
@@ -117,7 +120,7 @@ def tune(y: np.ndarray, probs: np.ndarray, patients: Sequence[str], labels: Sequ
         called = sc >= thr
         tp, fn = int(np.sum(called & yc)), int(np.sum(~called & yc))
         fp, tn = int(np.sum(called & ~yc)), int(np.sum(~called & ~yc))
-        sens_ci, spec_ci = fixed_point_cis(yc, called, weights)
+        sens_ci, spec_ci = fixed_point_cis(yc, called, wc)
         entry.update({"threshold": round(float(thr), 6),
                       "sensitivity": round(tp / (tp + fn), 4) if tp + fn else None,
                       "sensitivity_ci": sens_ci,

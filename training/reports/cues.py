@@ -24,22 +24,28 @@ ENGLISH_CUES: dict[str, tuple[str, ...]] = {
                 r"no convincing", r"no focal", r"ruled out", r"neither"),
     "neg_post": (r"(?:is|are|was|were) not (?:seen|identified|present|visualized|demonstrated|"
                  r"appreciated|evident|noted)", r"not (?:seen|identified|present|visualized|"
-                 r"demonstrated|appreciated|evident)", r"(?:is|are|was|were) absent", r"absent",
+                 r"demonstrated|appreciated|evident)", r"not (?:definitely|clearly|convincingly) "
+                 r"(?:seen|identified|visualized)", r"(?:is|are|was|were) absent", r"absent",
                  r"(?:has|have) resolved", r"resolved", r"(?:has|have) cleared",
                  r"(?:is|are|was|were) no longer (?:seen|present|visualized|evident)",
                  r"(?:is|are|has been|have been) ruled out", r"(?:is|are) excluded",
                  r"(?:has|have) been removed", r"none", r"negative"),
-    "unc_pre": (r"may", r"might", r"could", r"possible", r"possibly", r"probable",
+    "unc_pre": (r"may", r"maybe", r"might", r"could", r"possible", r"possibly", r"probable",
                 r"probably", r"questionable", r"question of", r"suspicious for",
                 r"suspected", r"suspect", r"suggestive of", r"suggests?", r"suggesting",
                 r"concerning for", r"concern for", r"worrisome for", r"cannot exclude",
                 r"can not exclude", r"cannot rule out", r"can not rule out",
-                r"differential (?:diagnosis )?"
-                r"(?:includes?|of)", r"consider", r"considered", r"equivocal",
+                r"differential (?:diagnosis |diagnoses |considerations? )?"
+                r"(?:includes?|including|of)", r"consider", r"considered", r"equivocal",
                 r"borderline", r"rule out", r"r/o", r"evaluate for", r"to exclude", r"likely",
-                r"presumed", r"indeterminate"),
+                r"presumed", r"indeterminate", r"question", r"suspicion (?:for|of)",
+                r"suggestion of", r"difficult to (?:completely |entirely )?exclude",
+                r"evaluation for", r"correlate (?:clinically )?for",
+                r"(?:diagnostic )?considerations (?:would )?include"),
     "unc_post": (r"(?:is|are|cannot be|can not be|not) excluded", r"cannot be ruled out",
-                 r"not ruled out", r"(?:is|are) (?:possible|suspected|questioned|likely)",
+                 r"not ruled out", r"(?:is |are )?not (?:entirely|completely|totally|definitely)"
+                 r" excluded", r"(?:is|are) in the differential", r"would be a consideration",
+                 r"(?:is|are) (?:possible|suspected|questioned|likely)",
                  r"(?:is|are) not excluded", r"or not"),
     "unc_both": (r"versus", r"vs\.?"),
     "pseudo": (r"no (?:significant |interval |appreciable |substantial )?change",

@@ -32,8 +32,8 @@ ENGLISH: dict[str, tuple[str, ...]] = {
     "Cardiomegaly": (r"cardiomegaly", r"cardiac enlargement",
                      r"enlarge(?:d|ment of the) (?:heart|cardiac silhouette|cardiac shadow)",
                      r"(?:heart|heart size|cardiac silhouette|cardiac size|cardiac shadow)"
-                     r" (?:is|are|appears|remains) (?:(?:mildly|moderately|markedly|severely|"
-                     r"slightly|again|still|top-normal to) )?enlarged"),
+                     r" (?:(?:is|are|appears|remains) )?(?:(?:mildly|moderately|markedly|"
+                     r"severely|slightly|again|still|top-normal to) )?(?:enlarged|large)"),
     "Effusion": (r"(?<!pericardial )effusion", r"pleural fluid", r"hydrothorax"),
     "Infiltration": (r"infiltrat(?:e|es|ion|ions|ive)", r"air ?space (?:opacit(?:y|ies)|disease)"),
     "Mass": (r"mass(?:es)?(?! effect)", r"tumou?r"),
@@ -42,17 +42,20 @@ ENGLISH: dict[str, tuple[str, ...]] = {
                   r"(?:lung|pulmonary|chest) infection"),
     "Pneumothorax": (r"(?:hydro)?pneumothora(?:x|ces)",),
     "Consolidation": (r"consolidat(?:ion|ions|ive|ed)",),
-    "Edema": (r"o?edema", r"(?:pulmonary )?vascular congestion", r"pulmonary congestion"),
-    "Emphysema": (r"emphysema(?:tous)?",),
-    "Fibrosis": (r"fibros(?:is|es)", r"fibrotic"),
+    "Edema": (r"(?<!soft tissue )(?<!soft-tissue )o?edema", r"(?:pulmonary )?vascular congestion",
+              r"pulmonary congestion"),
+    # not the lung's: subcutaneous / surgical emphysema (air in soft tissue), cystic fibrosis
+    "Emphysema": (r"(?<!subcutaneous )(?<!surgical )(?<!soft tissue )emphysema(?:tous)?",),
+    "Fibrosis": (r"(?<!cystic )fibros(?:is|es)", r"fibrotic"),
     "Pleural_Thickening": (r"pleural thickening", r"thickening of the (?:\w+ )?pleura",
-                           r"thickened pleura", r"pleural(?:-| )?based thickening"),
+                           r"thickened pleura", r"pleural(?:-| )?based thickening",
+                           r"apical (?:pleural )?capping"),
     "Hernia": (r"hernia(?:tion)?", r"herniated"),
     NORMAL: (r"no acute cardiopulmonary (?:process|disease|abnormality|findings?)",
              r"no acute (?:intrathoracic |chest )?(?:process|disease|abnormality|findings?)",
              r"no active (?:lung |chest )?disease", r"normal chest(?: radiograph| x-?ray)?",
              r"within normal limits", r"no radiographic evidence of acute disease",
-             r"(?:the )?lungs are (?:\w+ and )?clear", r"clear lungs",
+             r"(?:the )?lungs are (?:\w+ and )?clear(?! of)", r"clear lungs",
              r"(?:the )?heart (?:size )?is normal(?: in size)?", r"normal heart size",
              r"(?:chest|study|radiograph) is unremarkable", r"unremarkable (?:chest|study)"),
 }
