@@ -186,6 +186,8 @@ class PriorSession(QObject):
         for result in (self.result, self._kept):
             if result is not None and result.match == self.search.priors[k] \
                     and result.engine is engine:
+                self._loading = None  # a load still on its way is for another choice: dropped
+                self._load_token += 1
                 self.result = result
                 self.prior_ready.emit(result)
                 return True

@@ -9,7 +9,10 @@ few (docs/decisions.md, "Downloading released weights"). What it guarantees:
   not leave HTTPS. Proxies come from ``https_proxy`` / ``HTTPS_PROXY`` as urllib reads them.
 - Bytes go to ``<file>.part``; an interrupted transfer keeps it and the next call asks for the
   rest (``Range: bytes=N-``). A server that answers a Range request with the whole file (200),
-  or with a range that does not start at N, is written from the start again.
+  or with a range that does not start at N, is written from the start again. The first
+  response's validator (a strong ETag, else Last-Modified) is kept beside the ``.part``, and a
+  resume asks ``If-Range`` with it: a file changed on the server since then (a new release under
+  the same URL) is sent whole, never spliced onto the old file's first bytes.
 - The file gets its final name only when its size equals what the server announced
   (Content-Length, or the total of Content-Range) and, with ``sha256=``, its hash is the pinned
   one; a mismatching hash deletes the download.
@@ -96,11 +99,25 @@ def check_url(url: str) -> None:
 class _SafeRedirects(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         check_url(newurl)
+        if urlsplit(req.full_url).scheme == "https" and urlsplit(newurl).scheme != "https":
+            raise InsecureURLError(f"refusing the redirect from {req.full_url!r} to {newurl!r}: "
+                                   "a download over HTTPS may not continue over plain http")
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
 def part_path(dest: Path) -> Path:
     return dest.with_name(dest.name + ".part")
+
+
+def validator_path(dest: Path) -> Path:
+    """Where the ``.part``'s validator (ETag or Last-Modified of its first response) is kept."""
+    return dest.with_name(dest.name + ".part.validator")
+
+
+def _validator(resp) -> str:
+    etag = resp.headers.get("ETag", "").strip()
+    return etag if etag and not etag.startswith("W/") else \
+        resp.headers.get("Last-Modified", "").strip()
 
 
 def download(url: str, dest: str | Path, *, timeout: float = DEFAULT_TIMEOUT_S,
@@ -111,9 +128,13 @@ def download(url: str, dest: str | Path, *, timeout: float = DEFAULT_TIMEOUT_S,
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = part_path(dest)
     offset = part.stat().st_size if part.is_file() else 0
+    check = validator_path(dest)
+    if_range = check.read_text().strip() if offset and check.is_file() else ""
     host = urlsplit(url).hostname
     try:
-        resp, start, total = _open(url, offset, timeout)
+        resp, start, total = _open(url, offset, timeout, if_range)
+        if start == 0:
+            check.write_text(_validator(resp))
         with resp:
             _receive(resp, part, start, total, progress)
     except TimeoutError:
@@ -130,6 +151,7 @@ def download(url: str, dest: str | Path, *, timeout: float = DEFAULT_TIMEOUT_S,
     if total is not None and size != total:
         if size > total:
             part.unlink()
+            check.unlink(missing_ok=True)
             raise SizeMismatchError(f"{url}: received {size:,} bytes but the server announced "
                                     f"{total:,}; the download was deleted: try again, or use "
                                     "another mirror")
@@ -139,38 +161,46 @@ def download(url: str, dest: str | Path, *, timeout: float = DEFAULT_TIMEOUT_S,
     digest = sha256_file(part)
     if sha256 and digest != sha256.lower():
         part.unlink()
+        check.unlink(missing_ok=True)
         raise HashMismatchError(f"{url}: sha256 {digest} is not the pinned {sha256.lower()}; "
                                 "the download was deleted (a different or damaged file: check "
                                 "the URL, the mirror and --sha256)")
     os.replace(part, dest)
+    check.unlink(missing_ok=True)
     return Downloaded(dest, size, digest, start, offset > 0 and start == 0, total is not None)
 
 
-def _open(url: str, offset: int, timeout: float):
-    """(response, first byte it carries, total size or None) for GET ``url`` from ``offset``.
-    A server that cannot or will not continue from ``offset`` (416, 200, a 206 for another
-    range) gets the whole file: from byte 0."""
-    resp = _get(url, offset, timeout)
+def _open(url: str, offset: int, timeout: float, if_range: str = ""):
+    """(response, first byte it carries, total size or None) for GET ``url`` from ``offset``
+    (``If-Range: if_range`` when given). A server that cannot or will not continue from
+    ``offset`` (416, 200, a 206 for another range) gets the whole file: from byte 0."""
+    resp = _get(url, offset, timeout, if_range)
     if resp is None:  # 416: the partial file does not fit the server's file (any more)
         resp = _get(url, 0, timeout)
     length = resp.headers.get("Content-Length")
     if resp.status != 206:
         return resp, 0, int(length) if length and length.isdigit() else None
-    m = _CONTENT_RANGE.fullmatch(resp.headers.get("Content-Range", "").strip())
+    sent = resp.headers.get("Content-Range", "").strip()
+    m = _CONTENT_RANGE.fullmatch(sent)
     if m and int(m.group(1)) == offset:
         return resp, offset, None if m.group(3) == "*" else int(m.group(3))
     resp.close()
-    return _open(url, 0, timeout) if offset else (resp, 0, None)
+    if offset:
+        return _open(url, 0, timeout)
+    raise SizeMismatchError(f"{url}: the server sent a part of the file ({sent[:60]!r}) when "
+                            "asked for the whole file; try again later, or use another mirror")
 
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
 
-def _get(url: str, offset: int, timeout: float):
+def _get(url: str, offset: int, timeout: float, if_range: str = ""):
     """The response to GET ``url`` (from byte ``offset``), or None for 416 to a Range request."""
     headers = {"User-Agent": "chexnet-models-get", "Accept-Encoding": "identity"}
     if offset:
         headers["Range"] = f"bytes={offset}-"
+        if if_range:
+            headers["If-Range"] = if_range
     opener = urllib.request.build_opener(_SafeRedirects)
     host = urlsplit(url).hostname
     try:

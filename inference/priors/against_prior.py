@@ -50,6 +50,9 @@ class PriorComparison:
 def compare_with_prior(engine: Engine, current: Prediction, prior_path: Path, *,
                        max_pixels: int) -> PriorComparison:
     """Score ``prior_path`` (its first image to read) and compare ``current`` with it."""
+    if not Path(prior_path).exists():
+        return PriorComparison(None, None, f"{prior_path}: no such file or folder (check the "
+                                           "path given with --prior)")
     found = scan([prior_path])
     instances = [inst for study in found.studies for inst in study.instances]
     if not instances:
@@ -81,7 +84,10 @@ def _identity_checks(current: Path, prior_inst) -> tuple[tuple[str, ...], int | 
     if now.patient_key and before.patient_key and now.patient_key != before.patient_key:
         warnings.append("the prior's Patient ID or Issuer of Patient ID differs from the "
                         "current image's: it may be another patient")
-    if now.when and before.when and before.when >= now.when:
+    if now.study_uid and now.study_uid == before.study_uid:
+        warnings.append("the prior is of the same study as the current image (Study Instance "
+                        "UID): it is no earlier study; give the earlier study's file")
+    elif now.when and before.when and before.when >= now.when:
         warnings.append("the prior's Study Date is not earlier than the current image's")
     interval = (now.when.date() - before.when.date()).days if now.when and before.when else None
     return tuple(warnings), interval, when_text(before)
@@ -93,11 +99,18 @@ def _identity(inst) -> StudyIdentity:
     return identity_of_file(inst.file)
 
 
+def interval_text(days: int) -> str:
+    """"491 days earlier", "the same day", "30 days later" (a prior that is not earlier)."""
+    if days == 0:
+        return "the same day"
+    return f"{abs(days)} day{'s' * (abs(days) != 1)} {'earlier' if days > 0 else 'later'}"
+
+
 def comparison_lines(result: PriorComparison, include_phi: bool = False) -> list[str]:
     """The comparison table: label, now, before, change (arrow), new/resolved."""
     head = f"compared with prior {result.prior.path}" if result.prior is not None \
         else "compared with prior"
-    when = [f"{result.interval_days} days earlier"] if result.interval_days is not None else []
+    when = [interval_text(result.interval_days)] if result.interval_days is not None else []
     if include_phi and result.prior_date:
         when.insert(0, result.prior_date)
     lines = [head + (f" ({', '.join(when)})" if when else "")]

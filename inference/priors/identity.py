@@ -108,8 +108,16 @@ def _parse(text: str | None, parser):
         return None
 
 
+#: Study years outside this range are placeholders ("99991231", "00010101"), not dates: taken
+#: as no date, they neither top a timeline nor overflow the output folder's date shift.
+STUDY_YEARS = range(1900, 2200)
+
+
 def _da(text: str) -> date:
-    return datetime.strptime(text[:8], "%Y%m%d").date()
+    day = datetime.strptime(text[:8], "%Y%m%d").date()
+    if day.year not in STUDY_YEARS:
+        raise ValueError("a placeholder date")
+    return day
 
 
 def _tm(text: str) -> time:

@@ -75,8 +75,12 @@ class PatientKeys:
         return self.key(f"{identity.issuer}\x00{identity.patient}")[:16]
 
     def record(self, identity: StudyIdentity) -> dict:
-        """The journal form of a read identity: keyed, shifted."""
-        when = identity.when + timedelta(days=self.shift_days) if identity.when else None
+        """The journal form of a read identity: keyed, shifted (a date the shift would take
+        past year 1 or 9999, e.g. a CSV's placeholder, is no date: not a crash of the batch)."""
+        try:
+            when = identity.when + timedelta(days=self.shift_days) if identity.when else None
+        except OverflowError:
+            when = None
         return {"patient": self.key(identity.patient) if identity.patient else None,
                 "issuer": self.key(identity.issuer) if identity.issuer else "",
                 "when": when.isoformat() if when else None, "order": identity.order,

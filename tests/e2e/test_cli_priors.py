@@ -107,6 +107,12 @@ def test_prior_that_cannot_be_read(dataset, tiny_model, tmp_path, capsys) -> Non
     assert code == 1
     assert "no comparison" in captured.out
     assert "bad.png" in captured.err
+    code = main(["predict", str(dataset / OTHER), "--prior", str(tmp_path / "gone.png"),
+                 "--model", str(tiny_model)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "gone.png: no such file or folder" in captured.err
+    assert "by its content" not in captured.err  # not called a file of the wrong kind
 
 
 def test_predict_prior_dicom_says_interval_and_other_patient(rg1_uncr, tiny_model, tmp_path,
@@ -130,3 +136,13 @@ def test_predict_prior_dicom_says_interval_and_other_patient(rg1_uncr, tiny_mode
     out = capsys.readouterr().out
     assert "may be another patient" in out
     assert "PAT-9" not in out
+    # the other way round: the "prior" is later; and a file given as its own prior
+    assert main(["predict", str(before), "--prior", str(now), *model]) == 0
+    out = capsys.readouterr().out.split("compared with prior")[1]
+    assert "(491 days later)" in out
+    assert "-491" not in out
+    assert "not earlier" in out
+    assert main(["predict", str(now), "--prior", str(now), *model]) == 0
+    out = capsys.readouterr().out.split("compared with prior")[1]
+    assert "(the same day)" in out
+    assert "same study as the current image" in out

@@ -20,6 +20,13 @@ its own tensor/parameter rebuilders, ``OrderedDict``/``set``, torch's no-op
 torchvision and torchxrayvision, each replaced by an inert :class:`ModuleStub` subclass that only
 collects its pickled attributes. Nothing the file names is imported, no source is executed, and
 anything else is an :class:`UnsafeCheckpointError` naming the global.
+
+No torch object exists while the file is unpickled: storages and tensors are inert immutable
+records made tensors only once the storage section is read and each view checked. A live
+tensor would let the file's opcodes call its methods (ADDITEMS calls ``.add``: ``[n, 1]`` plus
+``[1, n]`` allocates n^2 elements from n in the file; BUILD calls ``__setstate__``). Each
+pickle is first walked with :mod:`pickletools` and refused when a memo index runs past its
+opcodes: the C unpickler allocates and clears a memo that long (16 GiB from a 60-byte file).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from __future__ import annotations
 import io
 import math
 import pickle
+import pickletools
 from collections import OrderedDict
 from pathlib import Path
 
@@ -66,28 +74,80 @@ class ModuleStub:
 
 
 class _StorageType:
+    __slots__ = ("dtype", "name")
+
     def __init__(self, name: str, dtype: torch.dtype) -> None:
         self.name, self.dtype = name, dtype
 
 
-def _rebuild_tensor(storage: torch.Tensor, offset: int, size: tuple, stride: tuple,
-                    *_ignored: object) -> torch.Tensor:
-    """A view of ``storage`` (filled after unpickling, from the storage section)."""
-    if not isinstance(storage, torch.Tensor):
+class StorageRef(tuple):
+    """(key, view offset, view size or None), inert: pickle's BUILD/SETITEMS/ADDITEMS fail."""
+    __slots__ = ()
+
+
+class TensorRef(tuple):
+    """(StorageRef, offset, sizes, strides), inert until :func:`materialize`."""
+    __slots__ = ()
+
+
+def _ints(values: object) -> tuple[int, ...]:
+    if not isinstance(values, tuple | list):
+        raise LegacyFormatError("a tensor's sizes or strides are not a tuple")
+    return tuple(int(v) for v in values)
+
+
+def _rebuild_tensor(storage: object, offset: int, size: tuple, stride: tuple,
+                    *_ignored: object) -> TensorRef:
+    if not isinstance(storage, StorageRef):
         raise UnsafeCheckpointError("a tensor whose storage is not a storage record")
-    sizes, strides = tuple(int(s) for s in size), tuple(int(s) for s in stride)
-    last = int(offset) + sum((n - 1) * s for n, s in zip(sizes, strides, strict=True) if n > 0)
-    if int(offset) < 0 or any(s < 0 for s in strides) or (
-            all(sizes) and last >= storage.numel()):
+    return TensorRef((storage, int(offset), _ints(size), _ints(stride)))
+
+
+def _view(ref: TensorRef, roots: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The tensor ``ref`` records: a view of its storage, checked to lie within it."""
+    (key, voff, vsize), offset, sizes, strides = ref
+    root = roots[key]
+    numel = root.numel() if vsize is None else int(vsize)
+    if int(voff) < 0 or numel < 0 or int(voff) + numel > root.numel():
+        raise LegacyFormatError("a storage view reaches outside its storage")
+    last = offset + sum((n - 1) * s for n, s in zip(sizes, strides, strict=True) if n > 0)
+    if offset < 0 or any(s < 0 for s in strides) or any(n < 0 for n in sizes) or (
+            all(sizes) and last >= numel):
         raise LegacyFormatError("a tensor reaches outside its storage")
-    if math.prod(sizes) > max(storage.numel(), 1):  # zero strides: a copy could be huge
+    if math.prod(sizes) > max(numel, 1):  # zero strides: a copy could be huge
         raise LegacyFormatError("a tensor larger than its storage")
-    # as_strided's offset counts from the start of the root storage, not of a storage view
-    return storage.as_strided(sizes, strides, storage.storage_offset() + int(offset))
+    return root.as_strided(sizes, strides, int(voff) + offset)
 
 
-def _rebuild_parameter(data: torch.Tensor, *_ignored: object) -> torch.Tensor:
-    if not isinstance(data, torch.Tensor):
+def materialize(obj: object, roots: dict[str, torch.Tensor],
+                done: dict[int, tuple[object, object]] | None = None) -> object:
+    """``obj`` with every :class:`TensorRef` replaced by its tensor: dicts, lists and module
+    stubs' ``__dict__`` in place (they may be shared or carry attributes such as a state dict's
+    ``_metadata``), tuples and sets rebuilt. ``done``: id -> (original, result); it keeps the
+    originals alive, so that no id is reused by another object during the walk."""
+    done = {} if done is None else done
+    if id(obj) in done:
+        return done[id(obj)][1]
+    if isinstance(obj, TensorRef):
+        out = _view(obj, roots)
+    elif isinstance(obj, StorageRef):
+        raise LegacyFormatError("a bare storage where a tensor was expected")
+    elif isinstance(obj, dict | list | ModuleStub):
+        done[id(obj)] = (obj, obj)
+        items = obj.__dict__ if isinstance(obj, ModuleStub) else obj
+        for k, v in list(items.items() if isinstance(items, dict) else enumerate(items)):
+            items[k] = materialize(v, roots, done)
+        return obj
+    elif isinstance(obj, tuple | set | frozenset) and type(obj) in (tuple, set, frozenset):
+        out = type(obj)(materialize(v, roots, done) for v in obj)
+    else:
+        return obj
+    done[id(obj)] = (obj, out)
+    return out
+
+
+def _rebuild_parameter(data: object, *_ignored: object) -> TensorRef:
+    if not isinstance(data, TensorRef):
         raise UnsafeCheckpointError("a parameter that is not a tensor")
     return data
 
@@ -152,11 +212,10 @@ class LegacyUnpickler(pickle.Unpickler):
                 if self.byte_budget < 0:  # more storage than the file holds: refuse, no alloc
                     raise LegacyFormatError("storages larger than the file (cut short or damaged)")
                 self.storages[key] = torch.zeros(numel, dtype=kind.dtype)
-            root = self.storages[key]
             if view is not None:  # (view_key, offset, size) of torch < 1.0 storage views
                 _vkey, off, size = view
-                return root[int(off):int(off) + int(size)]
-            return root
+                return StorageRef((key, int(off), int(size)))
+            return StorageRef((key, 0, None))
         raise LegacyFormatError(f"an unknown persistent record {pid[0]!r:.40}")
 
 
@@ -169,8 +228,26 @@ def is_legacy_checkpoint(path: Path) -> bool:
             return False
 
 
+#: The opcodes that store into the unpickler's memo at an index the file chooses.
+_MEMO_PUTS = frozenset({"PUT", "BINPUT", "LONG_BINPUT"})
+
+
+def check_memo(fh: io.BufferedIOBase) -> None:
+    """Walk the pickle at ``fh`` with pickletools (opcodes only, runs nothing), then go back;
+    refuse a memo index past the opcodes before it (a pickler numbers its memo 0, 1, 2...)."""
+    start = fh.tell()
+    for count, (op, arg, _pos) in enumerate(pickletools.genops(fh), start=1):
+        if op.name in _MEMO_PUTS and not 0 <= int(arg) < count:
+            raise LegacyFormatError(f"a pickle memo index ({int(arg)}) past its opcodes")
+    fh.seek(start)
+
+
 class _Plain(pickle.Unpickler):
-    """For the header's plain values: no globals at all."""
+    """For the header's plain values: no globals at all; the memo checked first."""
+
+    def __init__(self, fh: io.BufferedIOBase) -> None:
+        check_memo(fh)
+        super().__init__(fh)
 
     def find_class(self, module: str, name: str) -> object:
         raise UnsafeCheckpointError(f"{module}.{name}")
@@ -195,19 +272,20 @@ def load_legacy(path: Path) -> object:
             info = _Plain(fh).load()
             if not isinstance(info, dict) or info.get("little_endian") is not True:
                 raise LegacyFormatError("not written on a little-endian machine")
+            check_memo(fh)
             unpickler = LegacyUnpickler(fh, byte_budget=size)
             obj = unpickler.load()
             keys = _Plain(fh).load()
+            if not isinstance(keys, list) or set(map(str, keys)) != set(unpickler.storages):
+                raise LegacyFormatError("the storage list does not match the tensors")
+            for key in keys:
+                _read_storage(fh, unpickler.storages[str(key)])
+            return materialize(obj, unpickler.storages)
         except (EOFError, pickle.UnpicklingError, TypeError, AttributeError, IndexError,
-                KeyError, ValueError, RuntimeError, MemoryError) as err:
+                KeyError, ValueError, RuntimeError, MemoryError) as err:  # RecursionError too
             if isinstance(err, UnsafeCheckpointError | LegacyFormatError):
                 raise
             raise LegacyFormatError(f"damaged or cut short ({type(err).__name__})") from None
-        if not isinstance(keys, list) or set(map(str, keys)) != set(unpickler.storages):
-            raise LegacyFormatError("the storage list does not match the tensors")
-        for key in keys:
-            _read_storage(fh, unpickler.storages[str(key)])
-    return obj
 
 
 def _read_storage(fh: io.BufferedIOBase, target: torch.Tensor) -> None:

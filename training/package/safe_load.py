@@ -192,16 +192,28 @@ def module_state(module: object) -> dict[str, torch.Tensor]:
     for modules pickled by old torch versions whose hooks/attributes differ, and for
     :class:`~.legacy_pickle.ModuleStub` trees)."""
     out: dict[str, torch.Tensor] = {}
+    seen: set[int] = set()
+
+    def entries(d: dict, store: str, prefix: str) -> list:
+        items = d.get(store) or {}
+        if not isinstance(items, dict):
+            raise ImportFormatError(f"{prefix}{store} is not a dict: a damaged or hand-made file")
+        return [(k, v) for k, v in items.items() if v is not None]
 
     def walk(mod: object, prefix: str) -> None:
+        if id(mod) in seen:
+            raise ImportFormatError(f"the layer {prefix or 'model'} contains itself: a damaged "
+                                    "or hand-made file")
+        seen.add(id(mod))
         d = getattr(mod, "__dict__", {})
         for store in ("_parameters", "_buffers"):
-            for k, v in (d.get(store) or {}).items():
-                if v is not None:
-                    out[prefix + k] = v.detach()
-        for k, child in (d.get("_modules") or {}).items():
-            if child is not None:
-                walk(child, f"{prefix}{k}.")
+            for k, v in entries(d, store, prefix):
+                if not isinstance(v, torch.Tensor):
+                    raise ImportFormatError(f"{prefix}{k} is not a tensor: a damaged or "
+                                            "hand-made file")
+                out[prefix + k] = v.detach()
+        for k, child in entries(d, "_modules", prefix):
+            walk(child, f"{prefix}{k}.")
 
     walk(module, "")
     return out

@@ -5,6 +5,7 @@ leaves this machine."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import socket
 import ssl
@@ -24,8 +25,12 @@ from pathlib import Path
 #: stall         sends the headers, then nothing until the test ends
 #: wrong-range   answers a Range request with 206 from byte 0
 #: redirect-http 302 to a plain-http address elsewhere
+#: redirect-loopback 302 to plain http on this machine (127.0.0.1:9)
+#: new-version   drop-once, then serves ``then`` (a new release, new ETag) at the same path;
+#:               Range honoured only when If-Range is absent or names the current ETag
+#: always-part   answers every GET, Range or not, with 206 and the file from byte 100
 BEHAVIOURS = ("ok", "drop-once", "ignore-range", "short", "stall", "wrong-range",
-              "redirect-http")
+              "redirect-http", "redirect-loopback", "always-part", "new-version")
 _RANGE = re.compile(r"bytes=(\d+)-")
 
 
@@ -36,11 +41,14 @@ class Served:
     behaviour: dict[str, str] = field(default_factory=dict)
     requests: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Range)
     dropped: set[str] = field(default_factory=set)
+    then: dict[str, bytes] = field(default_factory=dict)  # new-version: the next release
+    if_ranges: list[str | None] = field(default_factory=list)  # If-Range of each request
     release: threading.Event = field(default_factory=threading.Event)
 
-    def add(self, path: str, data: bytes, behaviour: str = "ok") -> str:
+    def add(self, path: str, data: bytes, behaviour: str = "ok", then: bytes = b"") -> str:
         assert behaviour in BEHAVIOURS
         self.files[path] = data
+        self.then[path] = then
         self.behaviour[path] = behaviour
         return self.base + path
 
@@ -60,9 +68,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_error(404, "Not Found")
             return
         how = s.behaviour[self.path]
-        if how == "redirect-http":
+        s.if_ranges.append(self.headers.get("If-Range"))
+        etag = f'"{hashlib.sha256(data).hexdigest()[:16]}"'
+        if how == "new-version" and self.path in s.dropped:
+            data = s.then[self.path]
+            etag = f'"{hashlib.sha256(data).hexdigest()[:16]}"'
+            if self.headers.get("If-Range") not in (None, etag):
+                rng = None  # the file changed since: the whole new file (RFC 9110 13.1.5)
+        if how in ("redirect-http", "redirect-loopback"):
             self.send_response(302)
-            self.send_header("Location", "http://example.invalid/model.pth.tar")
+            self.send_header("Location", "http://example.invalid/model.pth.tar"
+                             if how == "redirect-http" else "http://127.0.0.1:9/model.pth.tar")
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
@@ -76,6 +92,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if how == "wrong-range":
             start = 0
+        if how == "always-part":
+            m, start = True, 100
         total = len(data) + (1000 if how == "short" else 0)  # "short": a size it never has
         if m and how not in ("ignore-range",):
             self.send_response(206)
@@ -85,11 +103,12 @@ class _Handler(BaseHTTPRequestHandler):
         body = data[start:]
         self.send_header("Content-Length", str(total - start))
         self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("ETag", etag)
         self.end_headers()
         if how == "stall":
             s.release.wait(30)
             return
-        if how == "drop-once" and self.path not in s.dropped:
+        if how in ("drop-once", "new-version") and self.path not in s.dropped:
             s.dropped.add(self.path)
             self.wfile.write(body[: len(body) // 2])
             self.wfile.flush()

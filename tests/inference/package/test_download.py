@@ -25,6 +25,7 @@ from chexnet.inference.package.download import (
     IncompleteDownloadError,
     InsecureURLError,
     NetworkUnavailableError,
+    SizeMismatchError,
     check_url,
     download,
     part_path,
@@ -71,6 +72,24 @@ def test_interrupted_transfer_resumes_with_range(server, tmp_path):
     assert got.sha256 == SHA
 
 
+def test_a_file_changed_on_the_server_is_never_spliced_onto_the_old_part(server, tmp_path):
+    """Interrupted, then the release is replaced under the same URL (same size): the resume
+    asks If-Range with the first response's ETag and gets the new file whole; without it the
+    server sends the new file's tail after the old file's head (a file neither release is)."""
+    new = os.urandom(len(DATA))
+    url = server.add("/f.pt", DATA, "new-version", then=new)
+    dest = tmp_path / "f.pt"
+    with pytest.raises(IncompleteDownloadError):
+        download(url, dest)
+    got = download(url, dest)
+    assert server.if_ranges[0] is None
+    assert server.if_ranges[1] == f'"{SHA[:16]}"'  # the first response's ETag
+    assert got.restarted
+    assert dest.read_bytes() == new
+    assert got.sha256 == hashlib.sha256(new).hexdigest()
+    assert os.listdir(tmp_path) == ["f.pt"]  # no .part, no validator left behind
+
+
 def test_server_that_ignores_range_restarts_cleanly(server, tmp_path):
     url = server.add("/f.pt", DATA, "ignore-range")
     dest = tmp_path / "f.pt"
@@ -91,6 +110,19 @@ def test_range_answered_from_another_offset_restarts(server, tmp_path):
     assert [r[1] for r in server.requests] == ["bytes=1000-", None]
     assert got.restarted
     assert dest.read_bytes() == DATA
+
+
+def test_a_part_never_asked_for_is_a_named_error_not_a_file(server, tmp_path):
+    """A server that answers the whole-file GET with 206 from byte 100: not a crash on a
+    closed response (ValueError), never a file; the same when a resume falls back to it."""
+    url = server.add("/f.pt", DATA, "always-part")
+    dest = tmp_path / "f.pt"
+    for _ in range(2):  # from scratch, then with a partial file (resume, then from 0)
+        with pytest.raises(SizeMismatchError, match=r"bytes 100-.*asked for the whole file"):
+            download(url, dest)
+        assert not dest.exists()
+        part_path(dest).write_bytes(DATA[:50])
+    assert [r[1] for r in server.requests] == [None, "bytes=50-", None]
 
 
 def test_partial_file_longer_than_the_servers_restarts(server, tmp_path):
@@ -202,3 +234,16 @@ def test_https_verifies_certificates_and_honours_ssl_cert_file(tmp_path, monkeyp
         monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # a hospital's own CA, trusted
         got = download(url, tmp_path / "f.pt")
     assert got.sha256 == SHA
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_https_download_may_not_be_redirected_to_plain_http_even_here(tmp_path, monkeypatch):
+    """Plain http is for a URL given to this machine, never for a redirect off HTTPS (a
+    mirror's redirect to http://127.0.0.1 would reach this machine's unencrypted services)."""
+    cert, key = self_signed_cert(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    with serving(tls=(cert, key)) as server:
+        url = server.add("/f.pt", DATA, "redirect-loopback")
+        with pytest.raises(InsecureURLError, match=r"may not continue over plain http"):
+            download(url, tmp_path / "f.pt", timeout=3)
+    assert not (tmp_path / "f.pt").exists()

@@ -83,3 +83,18 @@ def test_progress_bar_on_a_terminal_only(home, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "%|" not in err
     assert "downloading chexnet-arnoweng from" in err
+
+
+@pytest.mark.parametrize("bad", ["../outside", "a/b", ".hidden"])
+def test_an_unusable_name_is_refused_before_anything_is_fetched(home, tmp_path, capsys, bad):
+    """--name is a file name for the conversion's output: refused up front, not after a
+    download and a conversion that wrote ``<name>.onnx`` outside its temporary folder."""
+    copied = tmp_path / "model.pth.tar"
+    copied.write_bytes(b"any bytes: never read")
+    with serving() as server:
+        url = server.add("/model.pth.tar", os.urandom(1000))
+        for how in (["--url", url], ["--file", str(copied)]):
+            assert main(["models", "get", "chexnet-arnoweng", "--name", bad, *how]) == 2
+            assert "is not a usable package name" in capsys.readouterr().err
+    assert server.requests == []
+    assert not (home / "downloads").exists()

@@ -106,6 +106,26 @@ def test_patient_keys_salted_per_folder_and_kept(tmp_path: Path) -> None:
         PatientKeys.in_folder(tmp_path / "a")
 
 
+@pytest.mark.parametrize("shift_days", [-3650, 3650])
+def test_placeholder_dates_are_no_date_and_never_crash_the_keys(tmp_path: Path,
+                                                                shift_days: int) -> None:
+    """DICOM placeholders (99991231, 00010101) read as no date; a date the folder's shift would
+    push past year 1 or 9999 (e.g. from a labels CSV) is journaled as no date, not an
+    OverflowError that aborted `chexnet screen` for the whole batch."""
+    from chexnet.inference.priors.keys import PatientKeys
+
+    for day in ("99991231", "00010101"):
+        assert read_identity(study(tmp_path, day, patient="X", date=day)).when is None
+    assert read_identity(study(tmp_path, "ok", patient="X", date="19991231")).when == \
+        datetime(1999, 12, 31)
+    keys = PatientKeys(b"s" * 32, shift_days)
+    for when in (datetime(9999, 12, 31), datetime(1, 1, 1)):
+        rec = keys.record(StudyIdentity(patient="X", when=when))
+        assert rec["when"] is None or keys.identity(rec).when - when == timedelta(shift_days)
+    edge = datetime(9999, 12, 31) if shift_days > 0 else datetime(1, 1, 1)
+    assert keys.record(StudyIdentity(patient="X", when=edge))["when"] is None
+
+
 def test_malformed_values_warn_nothing_and_quote_nothing(tmp_path: Path, capfd) -> None:
     """pydicom's validation warnings quote the value (a Patient ID): none may escape."""
     import warnings

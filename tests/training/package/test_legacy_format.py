@@ -218,6 +218,108 @@ def test_zero_stride_tensor_bomb_is_refused(tmp_path):
         load_legacy(path)
 
 
+def _legacy_file(path, body: bytes, storages: dict[str, int]):
+    """A legacy container around a hand-written main pickle ``body``; float32 storages of the
+    given element counts, zero-filled."""
+    buf = io.BytesIO()
+    for head in (LEGACY_MAGIC, 1001, {"little_endian": True}):
+        pickle.dump(head, buf, protocol=2)
+    buf.write(body)
+    pickle.dump(sorted(storages), buf, protocol=2)
+    for key in sorted(storages):
+        buf.write(storages[key].to_bytes(8, "little") + bytes(4 * storages[key]))
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+def _peak_rss_mib(path) -> float:
+    """Peak resident memory (MiB, over its baseline) of a fresh interpreter loading ``path``
+    (a refusal expected)."""
+    probe = ("import resource, torch\n"
+             "from chexnet.training.package.legacy_pickle import LegacyFormatError, load_legacy\n"
+             "r0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+             f"try:\n    load_legacy({str(path)!r})\nexcept LegacyFormatError:\n    pass\n"
+             "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - r0) / 1024)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         timeout=120, check=True)
+    return float(out.stdout.split()[-1])
+
+
+def test_memo_index_bomb_is_refused_before_allocating(tmp_path):
+    """One LONG_BINPUT index of 2^27 in a ~60-byte file: CPython's unpickler would allocate and
+    clear a memo of 2^28 slots (2 GiB; 2^30 would be 16 GiB)."""
+    path = _legacy_file(tmp_path / "memo.pt", b"\x80\x02Nr\x00\x00\x00\x08.", {})
+    with pytest.raises(LegacyFormatError, match="memo index"):
+        load_legacy(path)
+    grew = _peak_rss_mib(path)
+    assert grew < 100, f"loading a {path.stat().st_size}-byte file took {grew:.0f} MiB"
+
+
+def _ints(values: tuple) -> bytes:
+    """Protocol-2 opcodes for a tuple of ints."""
+    return b"(" + b"".join(b"J" + v.to_bytes(4, "little") for v in values) + b"t"
+
+
+def _tensor_op(n: int, size: tuple, stride: tuple) -> bytes:
+    """Protocol-2 opcodes for _rebuild_tensor_v2 of storage "0" (n floats)."""
+    pid = (b"(X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x000X\x03\x00"
+           b"\x00\x00cpu" + b"J" + n.to_bytes(4, "little") + b"Nt" + b"Q")
+    return (b"ctorch._utils\n_rebuild_tensor_v2\n(" + pid + b"K\x00" + _ints(size)
+            + _ints(stride) + b"\x89}tR")
+
+
+def test_tensor_methods_are_not_reachable_from_opcodes(tmp_path):
+    """ADDITEMS on a tensor calls its ``.add``: an [n, 1] view plus a [1, n] view of one
+    n-element storage would allocate n^2 elements (16 GiB for a 256 KiB file at n = 65536);
+    BUILD on a tensor calls its ``__setstate__`` (``set_``). Tensors do not exist while
+    unpickling, so both are refused, allocating nothing."""
+    n = 16384  # n^2 float32 = 1 GiB if .add ran
+    add = b"\x80\x02" + _tensor_op(n, (n, 1), (1, 0)) + b"(" + _tensor_op(n, (1, n), (0, 1)) \
+        + b"\x90."
+    path = _legacy_file(tmp_path / "add.pt", add, {"0": n})
+    with pytest.raises(LegacyFormatError):
+        load_legacy(path)
+    grew = _peak_rss_mib(path)
+    assert grew < 200, f"loading a {path.stat().st_size}-byte file took {grew:.0f} MiB"
+    # BUILD with a 4-tuple state: Tensor.__setstate__ would set_() a 10^12-element view
+    build = (b"\x80\x02" + _tensor_op(1, (1,), (1,)) + b"(" + _tensor_op(1, (1,), (1,))
+             + b"K\x00" + _ints((10**6, 10**6)) + _ints((0, 0)) + b"tb.")
+    with pytest.raises(LegacyFormatError):
+        load_legacy(_legacy_file(tmp_path / "build.pt", build, {"0": 1}))
+
+
+def test_views_of_views_and_shared_tensors_load_as_torch_wrote_them(tmp_path):
+    """The same tensor under two names stays one tensor; a state dict keeps its _metadata."""
+    w = torch.arange(12, dtype=torch.float32).reshape(3, 4)
+    sd = torch.nn.Linear(4, 3).state_dict()
+    sd["weight"].copy_(w)
+    obj = {"a": sd, "b": [sd["weight"], (sd["weight"][1:, ::2], 5)], "s": {"x"}}
+    got = load_legacy(save_legacy(obj, tmp_path / "v.pt"))
+    assert got["b"][0] is got["a"]["weight"]
+    assert torch.equal(got["b"][1][0], w[1:, ::2])
+    assert got["b"][1][1] == 5
+    assert hasattr(got["a"], "_metadata")
+    assert got["s"] == {"x"}
+
+
+@pytest.mark.parametrize("state", [
+    b"X\x0b\x00\x00\x00_parameters}X\x01\x00\x00\x00wK\x05su",  # a parameter that is an int
+    b"X\x08\x00\x00\x00_modules}X\x01\x00\x00\x00ch\x00su",  # a layer that contains itself
+    b"X\x08\x00\x00\x00_modulesX\x01\x00\x00\x00zu",  # _modules that is a string
+], ids=["int-parameter", "cycle", "string-modules"])
+def test_hand_made_whole_model_is_a_named_error_not_a_crash(tmp_path, capsys, state):
+    """A whole pickled model whose layer dicts hold what torch never writes: every format says
+    what is wrong with the file (exit 2) instead of an AttributeError or RecursionError."""
+    body = (b"\x80\x02ctorchvision.models.densenet\nDenseNet\n)\x81q\x00}(" + state + b"b.")
+    path = _legacy_file(tmp_path / NIH.file, body, {})
+    for fmt in ("reproduce-chexnet", "arnoweng", "torchxrayvision"):
+        assert main(["import", str(path), "--format", fmt, "--out",
+                     str(tmp_path / "x.onnx")]) == 2, fmt
+        err = capsys.readouterr().err
+        assert "chexnet import: error:" in err, (fmt, err)
+        assert "Traceback" not in err
+
+
 # --- hostile files in the legacy format ---------------------------------------------------------
 
 class _Reduce:
