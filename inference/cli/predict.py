@@ -144,6 +144,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not args.inputs:
         raise UsageError("give DICOM/PNG/JPEG files or folders to analyse, or --sample for the "
                          "bundled sample study")
+    if args.prior is not None and len(args.inputs) != 1:
+        raise UsageError("--prior compares one image (or one study folder) with its prior: "
+                         f"give one input, not {len(args.inputs)}")
     engine = Engine(resolve_model(args.model), device=args.device, batch_size=args.batch_size,
                     tta=args.tta)
     if args.finding:  # any spelling of a label: "pleural effusion" names Pleural_Effusion

@@ -21,12 +21,12 @@ import hmac
 import json
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
-from chexnet.inference.atomic_file import write_atomic
 from chexnet.inference.priors.identity import StudyIdentity
 
 KEY_FILE = "patient_keys.json"
@@ -58,10 +58,23 @@ class PatientKeys:
                              "or screen the folder again with --fresh: new keys)") from err
         shift = MIN_SHIFT_DAYS + secrets.randbelow(MAX_SHIFT_DAYS - MIN_SHIFT_DAYS + 1)
         keys = cls(secrets.token_bytes(32), shift * secrets.choice((-1, 1)))
-        write_atomic(path, json.dumps({"salt": keys.salt.hex(), "shift_days": keys.shift_days,
-                                       "about": "keys of this folder's patient keys and shifted "
-                                                "dates; do not share"}))
-        os.chmod(path, 0o600)
+        text = json.dumps({"salt": keys.salt.hex(), "shift_days": keys.shift_days,
+                           "about": "keys of this folder's patient keys and shifted dates; "
+                                    "do not share"})
+        # Written private from the start (mkstemp: mode 0600), then linked into place: a run
+        # that lost the race to create it reads the winner's keys instead of replacing them.
+        fd, tmp = tempfile.mkstemp(prefix=".keys-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return cls.in_folder(folder)
+        finally:
+            os.unlink(tmp)
         return keys
 
     def key(self, text: str) -> str:

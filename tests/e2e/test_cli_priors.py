@@ -115,6 +115,18 @@ def test_prior_that_cannot_be_read(dataset, tiny_model, tmp_path, capsys) -> Non
     assert "by its content" not in captured.err  # not called a file of the wrong kind
 
 
+def test_predict_prior_takes_one_input(dataset, tiny_model, capsys) -> None:
+    """One comparison table belongs to one image: several inputs with --prior are refused
+    before anything is scored (not a table printed after the last image with the first's
+    scores)."""
+    code = main(["predict", str(dataset / "00000075_000.png"), str(dataset / OTHER),
+                 "--prior", str(dataset / "00000129_000.png"), "--model", str(tiny_model)])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert "give one input, not 2" in captured.err
+    assert "compared with prior" not in captured.out
+
+
 def test_predict_prior_dicom_says_interval_and_other_patient(rg1_uncr, tiny_model, tmp_path,
                                                              capsys) -> None:
     from tests.inference.screen.prior_studies import rg1_study

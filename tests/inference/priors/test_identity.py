@@ -106,6 +106,40 @@ def test_patient_keys_salted_per_folder_and_kept(tmp_path: Path) -> None:
         PatientKeys.in_folder(tmp_path / "a")
 
 
+def test_patient_key_file_is_private_from_the_start_and_a_lost_race_keeps_the_winner(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import stat
+
+    from chexnet.inference.priors import keys as keys_module
+    from chexnet.inference.priors.keys import KEY_FILE, PatientKeys
+
+    modes: list[int] = []
+    real_link = os.link
+
+    def link_and_look(src: str, dst: str) -> None:  # the temp file's mode before it is visible
+        modes.append(stat.S_IMODE(os.stat(src).st_mode))
+        real_link(src, dst)
+
+    monkeypatch.setattr(keys_module.os, "link", link_and_look)
+    first = PatientKeys.in_folder(tmp_path)
+    assert modes == [0o600]
+    assert stat.S_IMODE((tmp_path / KEY_FILE).stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == [KEY_FILE]  # no temp file left
+
+    # Another run creates the file between our read and our link: we take its keys.
+    other = tmp_path / "other"
+    other.mkdir()
+
+    def someone_else_first(src: str, dst: str) -> None:
+        (other / KEY_FILE).write_text((tmp_path / KEY_FILE).read_text())
+        real_link(src, dst)
+
+    monkeypatch.setattr(keys_module.os, "link", someone_else_first)
+    assert PatientKeys.in_folder(other) == first
+    assert [p.name for p in other.iterdir()] == [KEY_FILE]
+
+
 @pytest.mark.parametrize("shift_days", [-3650, 3650])
 def test_placeholder_dates_are_no_date_and_never_crash_the_keys(tmp_path: Path,
                                                                 shift_days: int) -> None:

@@ -61,4 +61,7 @@ def test_export_records_parity_in_the_card(tmp_path):
     export_package(model, untrained_card(), tmp_path / "m.onnx", check_inputs=x)
     card = open_package(tmp_path / "m.onnx", check_registry=False).card
     assert card.fp16_parity["images"] == 2
-    assert card.precision == allowed_precision(card.fp16_parity)
+    # measured, not assumed: fp16 rounding moves a DenseNet-121's probabilities a little, and
+    # by far less than the tolerance, so this card allows fp16
+    assert 0 < card.fp16_parity["max_abs_diff"] <= FP16_MAX_ABS_DIFF
+    assert card.precision == "fp16"

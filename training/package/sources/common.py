@@ -40,13 +40,14 @@ def as_state_dict(obj: object, path: Path, fmt: str) -> dict[str, torch.Tensor]:
         obj = obj["state_dict"]
     if isinstance(obj, ModuleStub | nn.Module) or (
             isinstance(obj, dict) and isinstance(obj.get("model"), ModuleStub | nn.Module)):
-        raise ImportFormatError(f"{path}: not a {fmt} state dict but a whole pickled model; "
-                                "if it is reproduce-chexnet's `checkpoint`, use --format "
-                                "reproduce-chexnet; check --format")
+        raise ImportFormatError(f"{path}: not a state dict (--format {fmt}) but a whole "
+                                "pickled model; if it is reproduce-chexnet's `checkpoint`, use "
+                                "--format reproduce-chexnet; check --format")
     if not isinstance(obj, dict) or not obj or not all(
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
-        raise ImportFormatError(f"{path}: not a {fmt} state dict (expected a dict of tensors"
-                                f"{' under state_dict' if fmt == 'arnoweng' else ''})")
+        raise ImportFormatError(f"{path}: not a state dict (--format {fmt}): expected a dict "
+                                "of tensors"
+                                f"{' under state_dict' if fmt == 'arnoweng' else ''}")
     return dict(obj)
 
 
