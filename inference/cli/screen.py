@@ -172,6 +172,9 @@ def cmd_screen(args: argparse.Namespace) -> int:
         print(f"model  {m.name} {m.version}  sha256 {m.sha256}{chosen}")
         if m.demo:
             print(f"!! {DEMO_NOTICE}")
+    if summary.providers:
+        print(f"engine {summary.providers[0]}, batch {summary.batch_size}, "
+              f"{summary.workers} decode processes")
     print(summary.text())
     print(f"worklist: {summary.csv_path}\nreport:   {summary.report_path}")
     if summary.cancelled:

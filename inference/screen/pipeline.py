@@ -104,6 +104,9 @@ class ScreenSummary:
     report_path: Path | None = None
     rows: list[ScreenRow] = field(default_factory=list)  # this input's worklist, ranked
     model_chosen_by: str = ""  # --model, user default or bundled default
+    providers: tuple[str, ...] = ()  # ONNX Runtime execution providers actually used, first wins
+    batch_size: int = 0
+    workers: int = 0  # decode processes
 
     @property
     def errors(self) -> list[ScreenRow]:
@@ -182,14 +185,16 @@ def screen(inputs: Sequence[str | Path], out_dir: str | Path, *, model: str | Pa
                            cancel=cancel or threading.Event(), started=started, shard=shard,
                            rebuild_every_s=rebuild_every_s,
                            dicom_out=None if dicom_out is None else Path(dicom_out))
+        n_workers = workers or os.cpu_count() or 1
         try:
-            run.execute(workers or os.cpu_count() or 1, timeout_s)
+            run.execute(n_workers, timeout_s)
         finally:
             run.writer.close()
         rows = run.rebuild()
     return ScreenSummary(out, inputs_total, run.resumed, run.processed, counts_of(rows),
                          time.monotonic() - started, run.cancel.is_set(), run.model,
-                         out / CSV_NAME, out / REPORT_NAME, rows, package.chosen_by)
+                         out / CSV_NAME, out / REPORT_NAME, rows, package.chosen_by,
+                         tuple(engine.providers), engine.batch_size, n_workers)
 
 
 def read_worklist(out_dir: str | Path, priority: str = "max-above-threshold"

@@ -105,6 +105,8 @@ def test_mixed_folder_every_input_one_row(tiny_model, mixed, tmp_path):
     assert (f"{n_ok} analysed, {n['not_analysed']} not analysed, {n['error']} errors, "
             "1 duplicates") in proc.stdout
     assert "images/s" in proc.stdout
+    # what computed it: the provider ONNX Runtime actually used, the batch, the decode processes
+    assert "engine CPUExecutionProvider, batch 2, 2 decode processes" in proc.stdout
     html = (out / "report.html").read_text()
     assert "DEMO MODEL" in html
     assert html.count('class="thumb"') >= 2 * n_ok  # thumbnail + heatmap per analysed image
