@@ -22,6 +22,7 @@ few (docs/decisions.md, "Downloading released weights"). What it guarantees:
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import re
@@ -120,12 +121,47 @@ def _validator(resp) -> str:
         resp.headers.get("Last-Modified", "").strip()
 
 
+class DownloadBusyError(DownloadError):
+    """Another process is downloading into the same file."""
+
+
+@contextlib.contextmanager
+def exclusive(dest: Path):
+    """Lock ``dest``'s folder (one per release) for the download: a second ``chexnet models
+    get`` of the same release fails at once instead of appending to the same ``.part``. POSIX
+    ``flock`` on the folder itself, so no lock file is left behind, and the kernel releases it
+    when the process dies (a killed download never leaves a stale lock). Where ``fcntl`` does
+    not exist (Windows) there is no lock."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    fd = os.open(dest.parent, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DownloadBusyError(f"{dest.name} is being downloaded by another chexnet "
+                                    "process; wait for it to finish, then run this again"
+                                    ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
 def download(url: str, dest: str | Path, *, timeout: float = DEFAULT_TIMEOUT_S,
              sha256: str | None = None, progress: Progress | None = None) -> Downloaded:
     """Fetch ``url`` into ``dest`` (resuming ``dest.part`` if there is one); see the module."""
     check_url(url)
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive(dest):
+        return _download(url, dest, timeout, sha256, progress)
+
+
+def _download(url: str, dest: Path, timeout: float, sha256: str | None,
+              progress: Progress | None) -> Downloaded:
     part = part_path(dest)
     offset = part.stat().st_size if part.is_file() else 0
     check = validator_path(dest)

@@ -19,6 +19,7 @@ from chexnet.inference.package.catalogue import (
     load_catalogue,
 )
 from chexnet.inference.package.download import (
+    DownloadBusyError,
     DownloadHTTPError,
     DownloadTimeoutError,
     HashMismatchError,
@@ -28,6 +29,7 @@ from chexnet.inference.package.download import (
     SizeMismatchError,
     check_url,
     download,
+    exclusive,
     part_path,
 )
 from tests.inference.package.http_server import self_signed_cert, serving
@@ -70,6 +72,21 @@ def test_interrupted_transfer_resumes_with_range(server, tmp_path):
     assert not got.restarted
     assert dest.read_bytes() == DATA
     assert got.sha256 == SHA
+
+
+def test_a_second_download_of_the_same_file_waits_for_nobody_and_touches_nothing(server,
+                                                                                  tmp_path):
+    """Two `models get` of one release would append to one .part: the second is refused at
+    once (before any request), and the first's lock goes with it."""
+    url = server.add("/busy.pt", DATA)
+    dest = tmp_path / "busy.pt"
+    part_path(dest).write_bytes(DATA[:1000])  # the first download's bytes so far
+    with exclusive(dest), pytest.raises(DownloadBusyError, match="another chexnet process"):
+        download(url, dest)
+    assert server.requests == []
+    assert part_path(dest).read_bytes() == DATA[:1000]
+    assert download(url, dest, sha256=SHA).resumed_from == 1000  # lock released: it resumes
+    assert dest.read_bytes() == DATA
 
 
 def test_a_file_changed_on_the_server_is_never_spliced_onto_the_old_part(server, tmp_path):
