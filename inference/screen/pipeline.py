@@ -107,6 +107,7 @@ class ScreenSummary:
     providers: tuple[str, ...] = ()  # ONNX Runtime execution providers actually used, first wins
     batch_size: int = 0
     workers: int = 0  # decode processes
+    priors_scored: int = 0  # of ``processed``: --priors files scored for comparison (no rows)
 
     @property
     def errors(self) -> list[ScreenRow]:
@@ -120,10 +121,11 @@ class ScreenSummary:
         c = self.counts
         head = "cancelled" if self.cancelled else "done"
         resumed = f" ({self.resumed} from an earlier run)" if self.resumed else ""
+        priors = f" + {self.priors_scored} --priors files" if self.priors_scored else ""
         return (f"{head}: {c['total']} of {self.total} images{resumed}: {c['ok']} analysed, "
                 f"{c['not_analysed']} not analysed, {c['error']} errors, {c['duplicate']} "
-                f"duplicates; this run {self.processed} images in {self.duration_s:.1f} s "
-                f"({self.images_per_s:.2f} images/s)")
+                f"duplicates; this run {self.processed - self.priors_scored} images{priors} "
+                f"in {self.duration_s:.1f} s ({self.images_per_s:.2f} images/s)")
 
 
 def screen(inputs: Sequence[str | Path], out_dir: str | Path, *, model: str | Path | None = None,
@@ -194,7 +196,8 @@ def screen(inputs: Sequence[str | Path], out_dir: str | Path, *, model: str | Pa
     return ScreenSummary(out, inputs_total, run.resumed, run.processed, counts_of(rows),
                          time.monotonic() - started, run.cancel.is_set(), run.model,
                          out / CSV_NAME, out / REPORT_NAME, rows, package.chosen_by,
-                         tuple(engine.providers), engine.batch_size, n_workers)
+                         tuple(engine.providers), engine.batch_size, n_workers,
+                         run.priors_scored)
 
 
 def read_worklist(out_dir: str | Path, priority: str = "max-above-threshold"

@@ -109,6 +109,7 @@ class ScreeningRun:
             if rec and rec["status"] in (Status.OK, Status.NOT_ANALYSED):
                 self._keep(rec.get("sop_instance_uid"), rec.get("sha256"), rec["path"])
         self.processed = 0
+        self.priors_scored = 0  # of processed: --priors files (no rows)
         self.dropped = 0  # --priors files of no patient of the run
         self.last_rebuild = time.monotonic()
         pending = {str(f.path) for f in self.pending}
@@ -187,6 +188,7 @@ class ScreeningRun:
             self.records[rec["path"]] = rec
             self.counts[rec["status"]] += 1
         self.processed += len(records)
+        self.priors_scored += sum(rec.get("role") == PRIOR_ROLE for rec in records)
         if self.on_row is not None:
             for rec in records:
                 if rec.get("role") != PRIOR_ROLE:

@@ -106,6 +106,13 @@ def test_only_the_runs_patients_priors_are_scored(studies, run) -> None:
     assert sum(t.endswith("_prior.jpg") for t in thumbs) == 1
 
 
+def test_the_summary_counts_priors_apart_from_images(run) -> None:
+    """2 input images and 2 scored --priors files: the summary's "this run" says so."""
+    _, summary = run
+    assert (summary.processed, summary.priors_scored) == (4, 2)
+    assert "this run 2 images + 2 --priors files in" in summary.text()
+
+
 def test_no_phi_in_outputs(run) -> None:
     out, _ = run
     for name in (CSV_NAME, JOURNAL_NAME, REPORT_NAME):
