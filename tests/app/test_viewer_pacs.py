@@ -16,9 +16,7 @@ import pytest
 from chexnet.app.model.pacs import SavedNode
 from chexnet.inference.pacs.cache import CACHE_ENV, MARKER, TEMP_GLOB, PacsCache
 from tests.app.conftest import FINDINGS_TIMEOUT_MS, wait_drawn
-from tests.node.helpers import free_port
-from tests.pacs.archive import closed_port, populate, silent_port
-from tests.pacs.orthanc import Orthanc
+from tests.pacs.archive import closed_port, running_archive, silent_port
 
 STRICT = {"DicomAlwaysAllowEcho": False, "DicomAlwaysAllowStore": False,
           "DicomCheckCalledAet": True}  # strangers are refused at association
@@ -26,12 +24,9 @@ STRICT = {"DicomAlwaysAllowEcho": False, "DicomAlwaysAllowStore": False,
 
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory, rg1_j2kr):
-    root = tmp_path_factory.mktemp("viewer-pacs")
-    orthanc = Orthanc(root / "orthanc", free_port(), options=STRICT)
-    try:
-        yield populate(orthanc, root / "sources", rg1_j2kr)
-    finally:
-        orthanc.stop()
+    with running_archive(tmp_path_factory.mktemp("viewer-pacs"), rg1_j2kr,
+                         options=STRICT) as archive:
+        yield archive
 
 
 @pytest.fixture(autouse=True)

@@ -59,6 +59,18 @@ def populate(orthanc: Orthanc, folder: Path, j2k: Path, move_port: int = 0,
     return archive
 
 
+@contextmanager
+def running_archive(root: Path, j2k: Path, *, move_port: int = 0,
+                    **orthanc_options) -> Iterator[Archive]:
+    """A real Orthanc under ``root`` holding :func:`populate`'s studies, stopped afterwards.
+    ``move_port``: Orthanc's port, also registered as C-MOVE's target (see ``Archive``)."""
+    orthanc = Orthanc(root / "orthanc", move_port or free_port(), **orthanc_options)
+    try:
+        yield populate(orthanc, root / "sources", j2k, move_port)
+    finally:
+        orthanc.stop()
+
+
 def content(path: Path) -> tuple[str, str, str]:
     """What must survive a round trip: SOP Instance UID, transfer syntax, pixel data hash."""
     ds = pydicom.dcmread(path)

@@ -10,19 +10,14 @@ import pytest
 from chexnet.inference.pacs.cache import PacsCache
 from chexnet.inference.pacs.node import PacsNode
 from tests.node.helpers import free_port
-from tests.pacs.archive import Archive, populate
-from tests.pacs.orthanc import Orthanc
+from tests.pacs.archive import Archive, running_archive
 
 
 @pytest.fixture(scope="session")
 def archive(tmp_path_factory, rg1_j2kr: Path):
-    root = tmp_path_factory.mktemp("pacs")
-    move_port = free_port()
-    orthanc = Orthanc(root / "orthanc", move_port)
-    try:
-        yield populate(orthanc, root / "sources", rg1_j2kr, move_port)
-    finally:
-        orthanc.stop()
+    with running_archive(tmp_path_factory.mktemp("pacs"), rg1_j2kr,
+                         move_port=free_port()) as archive:
+        yield archive
 
 
 @pytest.fixture

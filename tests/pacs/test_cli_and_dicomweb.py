@@ -11,9 +11,7 @@ from chexnet.inference.cli.main import main
 from chexnet.inference.pacs.cache import CACHE_ENV, PacsCache
 from chexnet.inference.pacs.client import echo, find_studies, retrieve_study
 from chexnet.inference.pacs.node import PacsNode
-from tests.node.helpers import free_port
-from tests.pacs.archive import closed_port, content, populate
-from tests.pacs.orthanc import Orthanc
+from tests.pacs.archive import closed_port, content, running_archive
 
 
 @pytest.fixture(autouse=True)
@@ -55,12 +53,8 @@ def test_cli_errors_exit_with_words(capsys):
 
 @pytest.fixture(scope="module")
 def web_archive(tmp_path_factory, rg1_j2kr):
-    root = tmp_path_factory.mktemp("web")
-    orthanc = Orthanc(root / "orthanc", free_port(), dicomweb=True)
-    try:
-        yield populate(orthanc, root / "sources", rg1_j2kr)
-    finally:
-        orthanc.stop()
+    with running_archive(tmp_path_factory.mktemp("web"), rg1_j2kr, dicomweb=True) as archive:
+        yield archive
 
 
 def test_dicomweb_find_and_get(web_archive, tmp_path, rg1_j2kr):
