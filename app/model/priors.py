@@ -12,6 +12,7 @@ results are dropped, as :class:`~chexnet.app.model.session.StudySession` does.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,12 +100,12 @@ def operating_points(pred: Prediction, engine: Engine) -> dict[str, float]:
 
 
 def build_timelines(studies: Sequence[Study], extra: Sequence[Path] = ()) -> Timelines:
-    """Timelines of the open studies (their headers parsed by the open) and, when a worklist is
-    shown, of its files too (``extra``: scanned here with the open files). Runs on a worker."""
-    if not extra:
-        return Timelines.from_studies(studies)
-    return Timelines.build([*(inst.path for study in studies for inst in study.instances),
-                            *extra])
+    """Timelines of the open studies (their headers parsed by the open, not read again) and,
+    when a worklist is shown, of its files too (``extra``: those not open are scanned here).
+    Runs on a worker."""
+    opened = {os.path.abspath(inst.path) for study in studies for inst in study.instances}
+    rest = [path for path in extra if os.path.abspath(path) not in opened]
+    return Timelines.from_studies([*studies, *(scan(rest).studies if rest else ())])
 
 
 def load_prior(path: Path, engine: Engine) -> tuple[LoadedImage, Prediction]:

@@ -165,7 +165,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(f"test-time augmentation: {engine.tta} (the card's thresholds assume "
                   f"{engine.card.tta})", file=out)
     results = []
-    scored_predictions: list[Prediction] = []  # for --prior
+    scored_predictions: list[tuple[Prediction, ImageFile | None]] = []  # for --prior
     used_stems: set[str] = set()
     # Objects that hold no image (a structured report, a PDF) are not analysed, with the reason,
     # as in `chexnet screen`; only unreadable files are errors.
@@ -187,7 +187,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                     labels=engine.labels, reasons=read.reasons), None, args, used_stems))
         scored = [r for r in reads if r.prepared is not None]
         for read, pred in zip(scored, engine.score([r.prepared for r in scored]), strict=True):
-            scored_predictions.append(pred)
+            scored_predictions.append((pred, opened[id(read)]))
             results.append(_report(engine, pred, read.image, args, used_stems,
                                    opened[id(read)]))
     if args.prior is not None:
@@ -216,22 +216,22 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 
-def _compare_with_prior(engine: Engine, predictions: list[Prediction],
+def _compare_with_prior(engine: Engine, predictions: list[tuple[Prediction, ImageFile | None]],
                         args: argparse.Namespace) -> list[ChexnetInputError]:
     """--prior: compare the first analysed image with the prior; prints the table (unless
     --json: then ``args.comparison`` holds it). A prior that cannot be read is a failure."""
     from chexnet.inference.priors.against_prior import compare_with_prior, comparison_lines
 
-    current = next((p for p in predictions if p.analysed), None)
+    current, current_file = next(((p, f) for p, f in predictions if p.analysed), (None, None))
     if current is None:
         args.comparison = {"problem": "no analysed image to compare"}
         if not args.json:
             print("\nno analysed image to compare with the prior", file=sys.stdout)
         return []
-    result = compare_with_prior(engine, current, args.prior, max_pixels=args.max_pixels)
+    result = compare_with_prior(engine, current, args.prior, max_pixels=args.max_pixels,
+                                current_file=current_file)
     args.comparison = {"current": str(current.path), **result.to_dict(args.include_phi)}
     if not args.json:
         print("\n" + "\n".join(comparison_lines(result, args.include_phi)), file=sys.stdout)
-    unreadable = result.prior is None and result.problem and "not analysed" not in result.problem
     return [ChexnetInputError(args.prior, "the prior could not be read", result.problem)] \
-        if unreadable else []
+        if result.unreadable else []

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chexnet.inference.errors import ChexnetInputError
-from chexnet.inference.io.study import scan
+from chexnet.inference.io.image_file import ImageFile
+from chexnet.inference.io.study import Instance, scan
 from chexnet.inference.priors.compare import (
     Comparison,
     NotComparableError,
@@ -35,6 +36,7 @@ class PriorComparison:
     warnings: tuple[str, ...] = ()
     interval_days: int | None = None
     prior_date: str = ""  # shown with --include-phi only
+    unreadable: bool = False  # the prior could not be read (not: read, but not comparable)
 
     def to_dict(self, include_phi: bool = False) -> dict:
         doc = {"prior": None if self.prior is None else str(self.prior.path),
@@ -48,25 +50,28 @@ class PriorComparison:
 
 
 def compare_with_prior(engine: Engine, current: Prediction, prior_path: Path, *,
-                       max_pixels: int) -> PriorComparison:
-    """Score ``prior_path`` (its first image to read) and compare ``current`` with it."""
+                       max_pixels: int, current_file: ImageFile | None = None) -> PriorComparison:
+    """Score ``prior_path`` (its first image to read) and compare ``current`` with it.
+    ``current_file``: the current image as opened for scoring (its header parsed once: its
+    identity, for the checks, is read from it; None: no identity checks)."""
     if not Path(prior_path).exists():
         return PriorComparison(None, None, f"{prior_path}: no such file or folder (check the "
-                                           "path given with --prior)")
+                                           "path given with --prior)", unreadable=True)
     found = scan([prior_path])
     instances = [inst for study in found.studies for inst in study.instances]
     if not instances:
         why = found.skipped[0] if found.skipped else None
-        return PriorComparison(None, None, str(why) if why else f"{prior_path}: no image found")
+        return PriorComparison(None, None, str(why) if why else f"{prior_path}: no image found",
+                               unreadable=True)
     inst = instances[0]
     read = read_input(inst, engine.card.preprocess, tta=engine.tta, max_pixels=max_pixels)
     if read.kind == ERROR:
-        return PriorComparison(None, None, str(read.error))
+        return PriorComparison(None, None, str(read.error), unreadable=True)
     if read.prepared is None:
         return PriorComparison(None, None, f"{inst.path}: not analysed: "
                                            + "; ".join(read.reasons))
     prior = engine.score([read.prepared])[0]
-    warnings, interval, date = _identity_checks(current.path, inst)
+    warnings, interval, date = _identity_checks(current_file, inst)
     try:
         cmp = compare_predictions(current, prior, card_thresholds(engine.card))
     except NotComparableError as err:
@@ -74,11 +79,12 @@ def compare_with_prior(engine: Engine, current: Prediction, prior_path: Path, *,
     return PriorComparison(prior, cmp, "", warnings, interval, date)
 
 
-def _identity_checks(current: Path, prior_inst) -> tuple[tuple[str, ...], int | None, str]:
+def _identity_checks(current: ImageFile | None, prior_inst
+                     ) -> tuple[tuple[str, ...], int | None, str]:
     try:
-        now = _identity(scan([current]).studies[0].primary)
+        now = _identity(current)
         before = _identity(prior_inst)
-    except (ChexnetInputError, IndexError):
+    except ChexnetInputError:
         return (), None, ""
     warnings = []
     if now.patient_key and before.patient_key and now.patient_key != before.patient_key:
@@ -93,10 +99,11 @@ def _identity_checks(current: Path, prior_inst) -> tuple[tuple[str, ...], int | 
     return tuple(warnings), interval, when_text(before)
 
 
-def _identity(inst) -> StudyIdentity:
-    if inst is None or inst.file is None:
+def _identity(opened: ImageFile | Instance | None) -> StudyIdentity:
+    opened = opened.file if isinstance(opened, Instance) else opened
+    if opened is None:
         return StudyIdentity(patient=None)
-    return identity_of_file(inst.file)
+    return identity_of_file(opened)
 
 
 def interval_text(days: int) -> str:

@@ -99,7 +99,15 @@ class Timelines:
         self._by_patient: dict[tuple[str, str], list[tuple[Path, StudyIdentity]]] = \
             defaultdict(list)
         self._issuers: dict[str, set[str]] = defaultdict(set)
+        parts: dict[str, tuple[Path, StudyIdentity]] = {}  # study UID -> its first part
         for rep, ident, members in studies:
+            first = parts.get(ident.study_uid) if ident.study_uid is not None else None
+            if first is not None:  # one study scanned in two parts (the open, a worklist)
+                for member in (rep, *members):
+                    self._study_of[_key(member)] = first
+                continue
+            if ident.study_uid is not None:
+                parts[ident.study_uid] = (rep, ident)
             for member in (rep, *members):
                 self._study_of[_key(member)] = (rep, ident)
             if ident.patient_key is not None and ident.placed:

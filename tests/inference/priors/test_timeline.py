@@ -6,6 +6,7 @@ import csv
 import subprocess
 from pathlib import Path
 
+from chexnet.inference.io.study import scan
 from chexnet.inference.priors import timeline as tl
 from chexnet.inference.priors.identity import PatientTable
 from chexnet.inference.priors.timeline import Timelines, find_priors
@@ -70,6 +71,18 @@ def test_same_study_uid_is_not_a_prior(tmp_path: Path) -> None:
     b = study(tmp_path / "y", "b", date="20200101", time="0900", study_uid=uid)
     assert find_priors(b, [a]).reason == tl.NO_EARLIER
 
+
+
+def test_a_study_scanned_in_two_parts_is_one_prior(tmp_path: Path) -> None:
+    """The viewer joins the open's studies to a worklist's (scanned apart): a prior study
+    split between them is listed once, and each of its files finds the same priors."""
+    f = _timeline(tmp_path)
+    later = study(tmp_path, "2021", issuer="A", date="20210101")
+    parts = [*scan([f["2020pa"]]).studies, *scan([f["2020lat"], f["2019"], later]).studies]
+    lines = Timelines.from_studies(parts)
+    search = lines.search(later)
+    assert [m.path for m in search.priors] == [f["2020pa"], f["2019"]]
+    assert [m.path for m in lines.search(f["2020lat"]).priors] == [f["2019"]]
 
 def test_study_represented_by_its_frontal_image(tmp_path: Path) -> None:
     f = _timeline(tmp_path)
