@@ -15,7 +15,7 @@ import argparse
 import math
 from pathlib import Path
 
-from chexnet.inference.scoring.providers import nvidia_smi
+from chexnet.inference.scoring.providers import nvidia_smi, on_gpu, select_providers
 
 AUTO = "auto"
 MAX_AUTO_BATCH = 128
@@ -120,6 +120,5 @@ def resolve_for_command(batch_size: int | str, model: str | None, device: str) -
     if batch_size != AUTO:
         return int(batch_size)
     from chexnet.inference.package.lookup import resolve_model
-    from chexnet.inference.scoring.providers import on_gpu, select_providers
 
     return auto_batch_size(resolve_model(model).path, on_gpu(select_providers(device)[0]))

@@ -43,6 +43,8 @@ PROVIDER = {"cpu": CPU, "cuda": CUDA, "tensorrt": TENSORRT}
 CONV_ALGO_SEARCH = "EXHAUSTIVE"
 #: TensorRT builder workspace (bytes): enough for DenseNet-121's tactics at batch 128.
 TRT_WORKSPACE_BYTES = 4 * 1024**3
+#: The TensorRT runtime's shared library, newest first (probe and version read share it).
+TENSORRT_LIBRARIES = ("libnvinfer.so.10", "libnvinfer.so.8", "nvinfer_10.dll")
 
 
 def loadable(*names: str) -> bool:
@@ -78,7 +80,7 @@ def gpu_driver() -> bool:
 
 
 def tensorrt_runtime() -> bool:
-    return loadable("libnvinfer.so.10", "libnvinfer.so.8", "nvinfer_10.dll")
+    return loadable(*TENSORRT_LIBRARIES)
 
 
 def select_providers(device: str = "auto") -> list[str]:

@@ -74,7 +74,9 @@ def open_session(package: VerifiedPackage, device: str, batch_size: int | str,
         session = ort.InferenceSession(str(package.path), options,
                                        providers=provider_options(names, settings))
     except Exception as err:  # onnxruntime raises its own untyped errors
-        raise ModelPackageError(package.path, f"ONNX Runtime cannot load it ({err})") from err
+        # ORT's own text stays on the chained exception, out of the message (house rule)
+        raise ModelPackageError(package.path, "ONNX Runtime cannot load it "
+                                f"({type(err).__name__})") from err
     used = tuple(session.get_providers())
     if device in ("cuda", "tensorrt") and used[0] != PROVIDER[device]:
         raise DeviceUnavailableError(

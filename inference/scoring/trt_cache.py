@@ -23,7 +23,7 @@ import platformdirs
 
 from chexnet.inference.atomic_file import write_atomic
 from chexnet.inference.package.registry import HOME_ENV
-from chexnet.inference.scoring.providers import nvidia_smi
+from chexnet.inference.scoring.providers import TENSORRT_LIBRARIES, nvidia_smi
 
 SUBDIR = "tensorrt"
 BUILDS_FILE = "builds.json"
@@ -105,7 +105,7 @@ def decode_trt_version(number: int) -> str:
 
 def tensorrt_version() -> str | None:
     """The TensorRT runtime's version, or None without one."""
-    for name in ("libnvinfer.so.10", "libnvinfer.so.8", "nvinfer_10.dll"):
+    for name in TENSORRT_LIBRARIES:
         try:
             lib = ctypes.CDLL(name)
         except OSError:
