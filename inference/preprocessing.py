@@ -82,6 +82,12 @@ class PreprocessSpec:
                    **known)
 
 
+#: torchxrayvision's documented pipeline: one channel scaled to [-1024, 1024], XRayCenterCrop
+#: then XRayResizer(224) (skimage's anti-aliased linear resize, :func:`aa_linear`).
+XRV_PREPROCESS = PreprocessSpec(size=224, resize=224, channels=1, mean=(0.5,), std=(1 / 2048,),
+                                interpolation=SKIMAGE_AA, crop="centre-square")
+
+
 @dataclass(frozen=True)
 class CropBox:
     """The region of the source image the model saw: x0, y0, x1, y1 in source pixels (floats)."""

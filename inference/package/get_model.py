@@ -27,7 +27,7 @@ from chexnet.inference.package.download import (
     part_path,
 )
 from chexnet.inference.package.hashing import sha256_file
-from chexnet.inference.package.install import PACKAGE_NAME, add_package
+from chexnet.inference.package.install import add_package, check_package_name
 from chexnet.inference.package.registry import RegistryEntry, chexnet_home, load_registry
 
 IMPORTER_GROUP = "chexnet.importers"
@@ -71,10 +71,7 @@ def download_path(entry: CatalogueEntry) -> Path:
 def check_name_free(name: str, force: bool) -> None:
     """Refuse before downloading when ``name`` is taken or unusable (``add_package`` checks
     again, but only after the conversion, which writes ``<name>.onnx`` first)."""
-    if not PACKAGE_NAME.match(name):
-        raise ModelPackageError(None, f"{name!r} is not a usable package name",
-                                "use letters, digits, '.', '_' or '-' (at most 64), e.g. "
-                                "--name chexnet-v2")
+    check_package_name(name)
     if not force and name in load_registry():
         raise ModelPackageError(None, f"a user package named {name!r} already exists",
                                 "use it with --model, pass --force to download and convert "

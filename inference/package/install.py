@@ -21,15 +21,20 @@ from chexnet.inference.package.verify import open_package
 PACKAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
+def check_package_name(name: str, source: Path | None = None) -> None:
+    """Refuse a name that cannot be a package file name (ModelPackageError, naming ``source``)."""
+    if not PACKAGE_NAME.match(name):
+        raise ModelPackageError(source, f"{name!r} is not a usable package name",
+                                "use letters, digits, '.', '_' or '-' (at most 64), e.g. "
+                                "--name chexnet-v2")
+
+
 def add_package(source: str | Path, name: str | None = None, *,
                 force: bool = False) -> RegistryEntry:
     """Copy a valid package into the user models folder and record it in the registry."""
     source = Path(source).expanduser()
     name = name or source.stem
-    if not PACKAGE_NAME.match(name):
-        raise ModelPackageError(source, f"{name!r} is not a usable package name",
-                                "use letters, digits, '.', '_' or '-' (at most 64), e.g. "
-                                "--name chexnet-v2")
+    check_package_name(name, source)
     if not source.is_file():
         raise ModelPackageError(source, "model package not found", "check the path")
     # every check but the registered hash, which is being renewed: a changed registered file

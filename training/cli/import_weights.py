@@ -108,7 +108,6 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from err
     print(f"wrote {report.path}: {card.name} {card.version} from {args.source.name} "
           f"({args.fmt}), {plural(len(card.labels), 'label')}, tta {card.tta}, demo={card.demo}; "
-          "ONNX Runtime "
-          "vs torch: "
+          "ONNX Runtime vs torch: "
           f"max |probs diff| {report.max_abs_diff_probs:.1e} (limit 1e-4)")
     return 0

@@ -11,7 +11,7 @@ from PIL import Image as PILImage
 from chexnet.inference import PreprocessSpec, load_image
 from chexnet.inference.package.lookup import DEFAULT_MODEL_FILE, bundled_models_dir
 from chexnet.inference.preprocessing import (
-    SKIMAGE_AA,
+    XRV_PREPROCESS,
     aa_linear,
     normalise,
     preprocess,
@@ -19,9 +19,6 @@ from chexnet.inference.preprocessing import (
 )
 from chexnet.inference.scoring.decode_size import model_crop, model_min_side
 from chexnet.inference.scoring.tta import tta_crops
-
-XRV = PreprocessSpec(size=224, resize=224, channels=1, mean=(0.5,), std=(1 / 2048,),
-                     interpolation=SKIMAGE_AA, crop="centre-square")
 
 
 def _skimage_grey(u8: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -45,26 +42,26 @@ def test_centre_square_is_xrv_geometry_on_odd_shapes():
     rng = np.random.default_rng(0)
     for h, w in ((301, 200), (200, 301), (257, 257), (90, 1000)):
         img = rng.integers(0, 256, (h, w), dtype=np.uint8)
-        crop, box = resize_and_crop(img, XRV)
+        crop, box = resize_and_crop(img, XRV_PREPROCESS)
         side = min(h, w)  # XRayCenterCrop, transcribed
         sx, sy = w // 2 - side // 2, h // 2 - side // 2
         assert (box.x0, box.y0, box.x1, box.y1) == (sx, sy, sx + side, sy + side)
         want = _skimage_grey(img[sy:sy + side, sx:sx + side], (224, 224))
         assert np.abs(crop - want).max() <= 1e-3
-        x, _ = preprocess(img, XRV)
+        x, _ = preprocess(img, XRV_PREPROCESS)
         assert x.shape == (1, 224, 224)
         np.testing.assert_allclose(x[0], (2 * crop.astype(float) / 255 - 1) * 1024, atol=1e-3)
 
 
 def test_tta_none_and_reduced_decode_follow_the_square(rg1_uncr, rg1_j2kr):
     full = load_image(rg1_uncr).display_u8()
-    t = tta_crops(full, XRV, "none")
-    crop, box = resize_and_crop(full, XRV)
+    t = tta_crops(full, XRV_PREPROCESS, "none")
+    crop, box = resize_and_crop(full, XRV_PREPROCESS)
     assert np.array_equal(t.pixels[0], crop)
     assert t.box == box
-    reduced = load_image(rg1_j2kr, min_size=model_min_side(XRV))
+    reduced = load_image(rg1_j2kr, min_size=model_min_side(XRV_PREPROCESS))
     assert reduced.is_reduced
-    small, small_box = model_crop(reduced, XRV)
+    small, small_box = model_crop(reduced, XRV_PREPROCESS)
     scale = reduced.decode_scale
     assert small_box.x0 * scale == pytest.approx(box.x0)
     assert small_box.y1 * scale == pytest.approx(box.y1)
@@ -77,7 +74,7 @@ def test_default_spec_is_unchanged(nih_sample):
     spec = PreprocessSpec.from_dict({"size": 224, "resize": 256, "channels": 3})
     assert spec.crop == "resize-centre-crop"
     assert "crop" not in PreprocessSpec().to_dict()
-    assert PreprocessSpec.from_dict(XRV.to_dict()) == XRV
+    assert PreprocessSpec.from_dict(XRV_PREPROCESS.to_dict()) == XRV_PREPROCESS
     for path in sorted((nih_sample / "images").glob("*.png"))[:2]:
         u8 = load_image(path).display_u8()
         h, w = u8.shape

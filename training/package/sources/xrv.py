@@ -21,7 +21,7 @@ from pathlib import Path
 
 from torch import nn
 
-from chexnet.inference.preprocessing import SKIMAGE_AA, PreprocessSpec
+from chexnet.inference.preprocessing import XRV_PREPROCESS
 from chexnet.training.package.legacy_pickle import ModuleStub
 from chexnet.training.package.safe_load import (
     XRV_WHOLE_GLOBALS,
@@ -30,6 +30,7 @@ from chexnet.training.package.safe_load import (
     safe_torch_load,
 )
 from chexnet.training.package.sources.common import (
+    NO_THRESHOLDS_RULE,
     Converted,
     as_state_dict,
     check_labels,
@@ -43,9 +44,6 @@ from chexnet.training.package.sources.xrv_releases import (
     XRV_PATHOLOGIES,
     find_release,
 )
-
-XRV_SPEC = PreprocessSpec(size=224, resize=224, channels=1, mean=(0.5,), std=(1 / 2048,),
-                          interpolation=SKIMAGE_AA, crop="centre-square")
 
 
 def torchxrayvision(src: Path, labels: tuple[str, ...] | None,
@@ -90,10 +88,10 @@ def torchxrayvision(src: Path, labels: tuple[str, ...] | None,
     thresholds = {full[i]: float(op[i]) for i in keep if math.isfinite(op[i])}
     rule = (origin + ("" if len(thresholds) == len(kept) else
                       "; labels without a finite op_threshs use 0.5")) if thresholds else \
-        "not provided by the source: 0.5"
+        NO_THRESHOLDS_RULE
     name = release.weights if release else "unnamed weights"
     return Converted(
-        model, kept, XRV_SPEC, thresholds,
+        model, kept, XRV_PREPROCESS, thresholds,
         f"Imported from torchxrayvision DenseNet-121 {name} (format torchxrayvision): "
         "1-channel input scaled to [-1024, 1024], centred square crop resized to 224 with "
         "skimage's anti-aliased linear resize (reproduced in numpy), no test-time augmentation. "
