@@ -20,7 +20,7 @@ from chexnet.inference.cli.common import (
 )
 from chexnet.inference.package.card import DEMO_NOTICE
 from chexnet.inference.preprocessing import TTA_MODES
-from chexnet.inference.scoring.engine import DEVICES
+from chexnet.inference.scoring.providers import DEVICES
 from chexnet.training.data.labels import LabelFileError
 from chexnet.training.evaluation.markdown import chosen_by_text, plural
 

@@ -20,7 +20,7 @@ from chexnet.inference.cli.common import (
     non_negative_int,
     positive_int,
 )
-from chexnet.inference.scoring.engine import DEVICES
+from chexnet.inference.scoring.providers import DEVICES
 from chexnet.training.data.labels import LabelFileError
 from chexnet.training.evaluation.markdown import plural
 from chexnet.training.evaluation.rules import RULE_HELP, parse_rule
@@ -92,8 +92,12 @@ def _per_class(path: Path | None) -> dict[str, str] | None:
         return None
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise UsageError(f"--per-class {path}: not a readable JSON file ({err})") from None
+    except OSError:
+        raise UsageError(f"--per-class {path}: cannot be read; check the path") from None
+    except ValueError as err:  # the parser's text is not quoted: only where it stopped
+        where = (f" (line {err.lineno}, column {err.colno})"
+                 if isinstance(err, json.JSONDecodeError) else "")
+        raise UsageError(f"--per-class {path}: not a UTF-8 JSON file{where}") from None
     if not isinstance(doc, dict) or not all(isinstance(v, str) for v in doc.values()):
         raise UsageError(f"--per-class {path}: give a JSON object of label -> rule")
     try:

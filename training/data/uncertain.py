@@ -22,6 +22,12 @@ POLICIES = ("ignore", "ones", "zeros")
 UNCERTAIN = -1
 
 
+def known(y: np.ndarray) -> np.ndarray:
+    """Where the truth is known: not -1 (uncertain). All of a 0/1 or bool array. The one mask
+    every metric, threshold, calibration and tuning step uses to leave uncertain truth out."""
+    return np.asarray(y) >= 0
+
+
 def count_uncertain(y: np.ndarray) -> int:
     return int((np.asarray(y) == UNCERTAIN).sum())
 

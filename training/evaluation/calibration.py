@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from chexnet.training.data.uncertain import known
+
 ECE_BINS = 10
 #: Probabilities are clipped to [EPS, 1 - EPS] before the logit (float32: 1 - 1e-7 is exact
 #: enough, and a model's 0 or 1 must not become an infinite logit).
@@ -35,7 +37,7 @@ def reliability_bins(y: np.ndarray, p: np.ndarray, n_bins: int = ECE_BINS
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per equal-width bin: image count, mean predicted probability and observed frequency of
     positives (NaN for empty bins). ``p == 1`` falls in the last bin."""
-    keep = np.asarray(y) >= 0  # uncertain (-1) truth is left out
+    keep = known(y)  # uncertain (-1) truth is left out
     p = np.asarray(p, dtype=np.float64)[keep]
     y = np.asarray(y)[keep].astype(np.float64)
     which = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
@@ -73,7 +75,7 @@ def fit_platt(y: np.ndarray, p: np.ndarray) -> tuple[float, float] | None:
     """(a, b) of one class, or None when it cannot be fitted (one class only, or ``a <= 0``)."""
     from sklearn.linear_model import LogisticRegression
 
-    keep = np.asarray(y) >= 0  # uncertain (-1) truth is left out
+    keep = known(y)  # uncertain (-1) truth is left out
     y, p = np.asarray(y)[keep].astype(int), np.asarray(p)[keep]
     if len(y) == 0 or y.min() == y.max():
         return None

@@ -11,7 +11,7 @@ No torch and no file I/O, so the evaluation CLI, training and export share them.
 
 Arrays are ``y`` [N, C] of 0/1 truth and ``probs`` [N, C] of scores, one row per image. A truth
 of -1 (uncertain) is left out of that label's AUROC, operating point and threshold (a per-label
-mask, :func:`known`), and is no positive in the ranking metrics.
+mask, :func:`~chexnet.training.data.uncertain.known`), and is no positive in the ranking metrics.
 """
 
 from __future__ import annotations
@@ -24,15 +24,11 @@ import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from chexnet.inference.package.card import DEFAULT_THRESHOLD
+from chexnet.training.data.uncertain import known
 
 log = logging.getLogger(__name__)
 
 THRESHOLD_RULES = ("max_f1", "youden")
-
-
-def known(y: np.ndarray) -> np.ndarray:
-    """Where the truth is known: not -1 (uncertain). All of a 0/1 or bool array."""
-    return np.asarray(y) >= 0
 
 
 def undefined_auroc_reason(y: np.ndarray) -> str | None:

@@ -7,6 +7,7 @@ import numpy as np
 
 from chexnet.inference.package.card import DEFAULT_THRESHOLD, ModelCard
 from chexnet.inference.package.lookup import resolve_model
+from chexnet.training.data.uncertain import known
 from chexnet.training.evaluation.radiologist_reads import canonical_label
 from chexnet.training.evaluation.rules import RULE_HELP, parse_rule
 
@@ -61,7 +62,7 @@ def rule_threshold(y: np.ndarray, scores: np.ndarray, rule: str) -> float | None
     :func:`~.metrics.choose_thresholds`."""
     from chexnet.training.evaluation.metrics import candidate_points, choose_thresholds
 
-    keep = np.asarray(y) >= 0  # uncertain (-1) truth is left out
+    keep = known(y)  # uncertain (-1) truth is left out
     y, scores = np.asarray(y)[keep].astype(bool), np.asarray(scores)[keep]
     n_pos, n_neg = int(y.sum()), int((~y).sum())
     kind, _, value = rule.partition("=")

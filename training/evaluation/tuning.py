@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from chexnet.training.data.uncertain import known
 from chexnet.training.evaluation import calibration as cal
 from chexnet.training.evaluation.metrics import bootstrap_weights
 from chexnet.training.evaluation.thresholds import rule_threshold
@@ -102,7 +103,7 @@ def tune(y: np.ndarray, probs: np.ndarray, patients: Sequence[str], labels: Sequ
                if n_resamples else np.empty((0, len(y))))
     result = TuneResult(tuple(labels), {}, {}, [], calib)
     for c, label in enumerate(labels):
-        keep = y[:, c] >= 0
+        keep = known(y[:, c])
         rule, yc, sc, wc = rules[label], y[keep, c] == 1, scored[keep, c], weights[:, keep]
         entry = {"rule": rule, "n_positive": int(n_pos[c]), "n_negative": int(n_neg[c]),
                  "n_uncertain_left_out": int((~keep).sum()),

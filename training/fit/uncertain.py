@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from chexnet.training.data.uncertain import known
 from chexnet.training.fit.validation import validation_aurocs
 
 
@@ -20,10 +21,10 @@ class MaskedBCEWithLogitsLoss(nn.Module):
         self.register_buffer("pos_weight", pos_weight)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        known = (target >= 0).to(logits.dtype)
+        mask = (target >= 0).to(logits.dtype)  # not `known`: that is the imported helper
         loss = F.binary_cross_entropy_with_logits(logits, target.clamp(min=0), reduction="none",
                                                   pos_weight=self.pos_weight)
-        return (loss * known).sum() / known.sum().clamp(min=1)
+        return (loss * mask).sum() / mask.sum().clamp(min=1)
 
 
 def known_aurocs(y: np.ndarray, probs: np.ndarray, labels: tuple[str, ...]) -> dict:
@@ -34,7 +35,7 @@ def known_aurocs(y: np.ndarray, probs: np.ndarray, labels: tuple[str, ...]) -> d
         return validation_aurocs(y, probs, labels)
     out: dict[str, float | None] = {}
     for j, label in enumerate(labels):
-        rows = y[:, j] >= 0
+        rows = known(y[:, j])
         out[label] = validation_aurocs(y[rows][:, [j]], probs[rows][:, [j]], (label,))[label]
     defined = [v for v in out.values() if v is not None]
     out["mean"] = float(np.mean(defined)) if defined else None

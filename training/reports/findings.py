@@ -163,7 +163,8 @@ def load_vocabulary(path: str | Path | None = None) -> Vocabulary:
         try:
             vocab.add(label, term, regex)
         except re.error as err:
+            at = "" if err.pos is None else f" (at character {err.pos + 1})"
             raise ReportFileError(path, f"line {line_no}: the term is not a valid regular "
-                                        f"expression ({err.msg})",
+                                        f"expression{at}",
                                   "fix it, or set regex to 0 to match it literally") from None
     return vocab
