@@ -27,6 +27,7 @@ from chexnet.inference.package.verify import open_package
 from chexnet.inference.scoring.engine import Engine
 from chexnet.inference.scoring.prepare import prepare_input
 from chexnet.training.package.export import save_checked
+from chexnet.training.package.graph_check_inputs import first_model_inputs
 from chexnet.training.package.ood_graph import (
     POOLED_NAME,
     add_ood_score,
@@ -202,25 +203,11 @@ def fit_ood_package(package: str | Path, images: Sequence[Path], out: str | Path
                           gaussian.whitening, extractor.feature_map)
     attach_card(proto, card)
     onnx.checker.check_model(proto)
-    check = _reference_inputs(images, extractor, 4)
+    check = first_model_inputs(images, extractor.package.card.preprocess)
     diffs = save_checked(proto, Path(out),
                          lambda staged: compare_outputs(extractor.package.path, staged, check,
                                                         gaussian))
     return OodFit(Path(out), card, len(features), tuple(skipped), *diffs)
-
-
-def _reference_inputs(images: Sequence[Path], extractor: FeatureExtractor, n: int) -> np.ndarray:
-    inputs = []
-    for path in images:
-        try:
-            prepared = prepare_input(load_image(path), extractor.package.card.preprocess)
-        except (ChexnetError, OSError, ValueError):
-            continue
-        if prepared.analyse:
-            inputs.append(prepared.model_input())
-        if len(inputs) == n:
-            break
-    return np.concatenate(inputs)
 
 
 def compare_outputs(old: Path, new: Path, inputs: np.ndarray, gaussian: Gaussian

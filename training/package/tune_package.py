@@ -23,13 +23,10 @@ import numpy as np
 import onnx
 
 from chexnet.inference.atomic_file import write_atomic
-from chexnet.inference.errors import ChexnetError
-from chexnet.inference.io.image_file import load_image
 from chexnet.inference.package.card import ModelCard, attach_card, match_label
 from chexnet.inference.package.lookup import resolve_model
 from chexnet.inference.package.verify import VerifiedPackage, open_package
 from chexnet.inference.scoring.engine import Engine
-from chexnet.inference.scoring.prepare import prepare_input
 from chexnet.training.data.labels import truth_for_model
 from chexnet.training.evaluation import inputs as eval_io
 from chexnet.training.evaluation.calibration import apply_platt
@@ -40,6 +37,7 @@ from chexnet.training.package.calibration_graph import (
     compose,
     current_calibration,
 )
+from chexnet.training.package.graph_check_inputs import first_model_inputs
 
 #: The largest difference allowed between the written graph's probs and the numpy reference.
 PROBS_TOLERANCE = 1e-5
@@ -143,22 +141,6 @@ def tuned_card(card: ModelCard, source_sha256: str, result: TuneResult, data: Ev
                    thresholds=thresholds, threshold_rule=summary, extra=extra)
 
 
-def _check_inputs(files: list[Path], card: ModelCard, n: int = 4) -> np.ndarray:
-    inputs = []
-    for path in files:
-        try:
-            prepared = prepare_input(load_image(path), card.preprocess)
-        except (ChexnetError, OSError, ValueError):
-            continue
-        if prepared.analyse:
-            inputs.append(prepared.model_input())
-        if len(inputs) == n:
-            break
-    if not inputs:
-        raise ValueError("none of the site's images could be prepared to check the new graph")
-    return np.concatenate(inputs)
-
-
 def check_graph(source: Engine, staged: Path, inputs: np.ndarray,
                 relative: tuple[np.ndarray, np.ndarray] | None) -> float:
     """Max |probs - reference|, raising unless the staged package opens, its cams and ood
@@ -205,6 +187,6 @@ def tune_package(model: str | Path | None, out: Path, opts: TuneOptions) -> Tune
     with tempfile.TemporaryDirectory() as tmp:
         staged = Path(tmp) / (Path(out).name + ".part")
         onnx.save(proto, str(staged))
-        diff = check_graph(engine, staged, _check_inputs(files, card), relative)
+        diff = check_graph(engine, staged, first_model_inputs(files, card.preprocess), relative)
         write_atomic(out, staged.read_bytes())
     return Tuned(Path(out), new_card, result, data, unreadable, diff)
